@@ -72,9 +72,17 @@ lint: deps
 sanity: deps
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	cd $(ROOT) && ansible-galaxy collection build --force --output-path $(SANITY_ROOT) >/dev/null
-	ansible-galaxy collection install --no-deps -p $(SANITY_ROOT) $(SANITY_ROOT)/homelab-pi_cluster-*.tar.gz >/dev/null
+	ansible-galaxy collection install --force --no-deps -p $(SANITY_ROOT) $(SANITY_ROOT)/homelab-pi_cluster-*.tar.gz >/dev/null
+	@# the collections we depend on (galaxy.yml), from the pinned `ansible` package, beside ours
+	@for c in kubernetes/core ansible/posix community/general; do \
+	  mkdir -p $(SANITY_ROOT)/ansible_collections/$$(dirname $$c); \
+	  ln -sfn $(VENV)/lib/python3.11/site-packages/ansible_collections/$$c $(SANITY_ROOT)/ansible_collections/$$c; \
+	done
+	@# ansible-test bootstraps pip in its per-test virtualenvs from a host we cannot reach: use our shim
+	@pip_version=$$(grep -oP "pip='\K[0-9.]+" $(VENV)/lib/python3.11/site-packages/ansible_test/_internal/python_requirements.py); \
+	  mkdir -p $$HOME/.ansible/test/cache && cp $(ROOT)/hacking/get_pip_shim.py $$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	cd $(SANITY_ROOT)/ansible_collections/homelab/pi_cluster && \
-	  ansible-test sanity --color no --python 3.11 --venv --requirements 2>&1 | tee $(BUILD)/sanity.log
+	  ansible-test sanity --color no --python 3.11 --local 2>&1 | tee $(SANITY_ROOT)/sanity.log
 
 unit: deps
 	cd $(ROOT) && pytest -q tests/unit
