@@ -827,3 +827,113 @@ def schedule_summary(schedule: dict[str, Any]) -> dict[str, Any]:
         "ttl": (spec.get("template") or {}).get("ttl"),
         "storage_location": (spec.get("template") or {}).get("storageLocation"),
     }
+
+
+# ---------------------------------------------------------------------------
+# Argument spec (kept here so a future velero_backup module can share it)
+# ---------------------------------------------------------------------------
+
+
+def _selector_spec() -> dict[str, Any]:
+    return {
+        "match_labels": {"type": "dict"},
+        "match_expressions": {
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "key": {"type": "str", "required": True, "no_log": False},
+                "operator": {"type": "str", "required": True, "choices": list(_SELECTOR_OPERATORS)},
+                "values": {"type": "list", "elements": "str"},
+            },
+        },
+    }
+
+
+def _exec_spec() -> dict[str, Any]:
+    return {
+        "exec": {
+            "type": "dict",
+            "required": True,
+            "options": {
+                "command": {"type": "list", "elements": "str", "required": True},
+                "container": {"type": "str"},
+                "on_error": {"type": "str", "choices": ["Continue", "Fail"]},
+                "timeout": {"type": "str"},
+            },
+        }
+    }
+
+
+def _strings() -> dict[str, Any]:
+    return {"type": "list", "elements": "str"}
+
+
+def schedule_argument_spec() -> dict[str, Any]:
+    """The velero_schedule options (kubernetes.core's auth options are added by the module)."""
+    return {
+        "name": {"type": "str", "required": True},
+        "namespace": {"type": "str", "default": "velero"},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent", "paused"]},
+        "schedule": {"type": "str"},
+        "paused": {"type": "bool"},
+        "skip_immediately": {"type": "bool"},
+        "use_owner_references_in_backup": {"type": "bool"},
+        "labels": {"type": "dict"},
+        "annotations": {"type": "dict"},
+        "backup_labels": {"type": "dict"},
+        "ttl": {"type": "str"},
+        "csi_snapshot_timeout": {"type": "str"},
+        "item_operation_timeout": {"type": "str"},
+        "included_namespaces": _strings(),
+        "excluded_namespaces": _strings(),
+        "included_resources": _strings(),
+        "excluded_resources": _strings(),
+        "included_cluster_scoped_resources": _strings(),
+        "excluded_cluster_scoped_resources": _strings(),
+        "included_namespace_scoped_resources": _strings(),
+        "excluded_namespace_scoped_resources": _strings(),
+        "include_cluster_resources": {"type": "bool"},
+        "label_selector": {"type": "dict", "options": _selector_spec()},
+        "or_label_selectors": {"type": "list", "elements": "dict", "options": _selector_spec()},
+        "storage_location": {"type": "str"},
+        "volume_snapshot_locations": _strings(),
+        "snapshot_volumes": {"type": "bool"},
+        "default_volumes_to_fs_backup": {"type": "bool"},
+        "snapshot_move_data": {"type": "bool"},
+        "datamover": {"type": "str"},
+        "hooks": {
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "name": {"type": "str", "required": True},
+                "included_namespaces": _strings(),
+                "excluded_namespaces": _strings(),
+                "included_resources": _strings(),
+                "excluded_resources": _strings(),
+                "label_selector": {"type": "dict", "options": _selector_spec()},
+                "pre": {"type": "list", "elements": "dict", "options": _exec_spec()},
+                "post": {"type": "list", "elements": "dict", "options": _exec_spec()},
+            },
+        },
+        "ordered_resources": {"type": "dict"},
+        "resource_policy": {"type": "str"},
+        "parallel_files_upload": {"type": "int"},
+        "volume_group_snapshot_label_key": {"type": "str", "no_log": False},
+        "run_now": {"type": "bool", "default": False},
+        "wait": {"type": "bool", "default": False},
+        "wait_timeout": {"type": "int", "default": 120},
+        "run_now_timeout": {"type": "int", "default": 3600},
+    }
+
+
+def normalize_state(params: dict[str, Any]) -> None:
+    """``state: paused`` is ``state: present`` with ``paused: true``; reject contradictions."""
+    if params.get("state") == "paused":
+        if params.get("paused") is False:
+            raise VeleroInputError("paused", "is false but state is paused; use state: present with paused: false")
+        params["paused"] = True
+    if params.get("state") == "absent" and params.get("run_now"):
+        raise VeleroInputError("run_now", "cannot be used with state: absent")
+    for option in ("wait_timeout", "run_now_timeout"):
+        if params.get(option) is not None and params[option] < 0:
+            raise VeleroInputError(option, f"{params[option]} must be 0 or more seconds")
