@@ -937,3 +937,18 @@ def normalize_state(params: dict[str, Any]) -> None:
     for option in ("wait_timeout", "run_now_timeout"):
         if params.get(option) is not None and params[option] < 0:
             raise VeleroInputError(option, f"{params[option]} must be 0 or more seconds")
+
+
+def latest_backups(backups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Schedule name -> its newest Backup (by creation time, then name, which embeds the time)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for backup in backups:
+        meta = backup.get("metadata") or {}
+        schedule = (meta.get("labels") or {}).get(SCHEDULE_NAME_LABEL)
+        if not schedule:
+            continue
+        key = (meta.get("creationTimestamp") or "", meta.get("name") or "")
+        held = latest.get(schedule)
+        if held is None or key > (held["metadata"].get("creationTimestamp") or "", held["metadata"].get("name") or ""):
+            latest[schedule] = backup
+    return latest
