@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, List, Tuple
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -108,7 +108,7 @@ class FakeService:
             return obj
         raise K8sTimeoutError(f"timed out: {describe(obj) if describe else ''}")
 
-    def writes(self) -> list[tuple[str, str, str]]:
+    def writes(self) -> List[Tuple[str, str, str]]:  # noqa: UP006 (`list` is a method name here)
         return [c for c in self.calls if c[0] not in ("GET", "LIST")]
 
 
