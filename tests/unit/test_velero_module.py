@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, List, Tuple
+from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -22,6 +22,7 @@ from ansible_collections.homelab.pi_cluster.plugins.modules import velero_schedu
 from ansible_collections.homelab.pi_cluster.plugins.modules import velero_schedule_info as info_mod
 
 Key = tuple[str, str, str]
+Calls = list[tuple[str, str, str]]  # named here: inside FakeService `list` is a method
 
 
 class FakeService:
@@ -108,7 +109,7 @@ class FakeService:
             return obj
         raise K8sTimeoutError(f"timed out: {describe(obj) if describe else ''}")
 
-    def writes(self) -> List[Tuple[str, str, str]]:  # noqa: UP006 (`list` is a method name here)
+    def writes(self) -> Calls:
         return [c for c in self.calls if c[0] not in ("GET", "LIST")]
 
 
