@@ -269,7 +269,11 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh  # noqa: E402
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import get_client, k8s_argument_spec  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import K8sError, ResourceService  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+    K8sConflictError,
+    K8sError,
+    ResourceService,
+)
 
 PVC_KIND = ("v1", "PersistentVolumeClaim")
 PV_KIND = ("v1", "PersistentVolume")
@@ -308,11 +312,17 @@ class VolumeManager:
 
     def present(self, current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         name, ns = self.p["name"], self.p["namespace"]
+        volume = None
         if current is None:
-            volume = self.service.create(lh.create_body(self.p))
-            self.actions.append(f"create Volume {ns}/{name}")
-        else:
-            volume = self.update(current)
+            try:
+                volume = self.service.create(lh.create_body(self.p))
+                self.actions.append(f"create Volume {ns}/{name}")
+            except K8sConflictError:  # created meanwhile (409 AlreadyExists): update that one instead
+                current = self.get_volume()
+                if current is None:
+                    raise
+        if volume is None:
+            volume = self.update(current or {})
         if self.p.get("pv") is not None or self.p.get("pvc") is not None:
             self.ensure_pv_pvc(volume)
         if self.p["wait"] and not self.check_mode:
