@@ -341,6 +341,7 @@ class Result:
     after: Dict[str, Any]
     diff: Dict[str, Any] = field(default_factory=dict)
     created: bool = False
+    raw: Optional[Dict[str, Any]] = None  # the full object afterwards (predicted in check mode), status included
 
 
 def make_diff(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]], ignore_paths: Iterable[str] = ()):
@@ -612,28 +613,69 @@ class ResourceService:
                     if attempt + 1 < self.conflict_attempts:
                         continue  # created by someone else meanwhile: compare against theirs
                     raise
-                return Result(True, {}, strip_server_fields(after, paths), make_diff(None, after, paths), created=True)
-            comparable = strip_server_fields(current, paths)
-            equal = compare(comparable, wanted) if compare else is_subset(wanted, comparable)
-            patch = merge_patch_for(comparable, wanted)
-            if equal or not patch:
-                clean = strip_server_fields(current, paths)
-                return Result(False, clean, clean, make_diff(current, current, paths))
-            patch.setdefault("metadata", {})["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
-            try:
-                after = self.patch(api_version, kind, name, namespace, patch, "merge", current=current)
-            except K8sConflictError:
-                if attempt + 1 < self.conflict_attempts:
-                    self.retries += 1
-                    continue
-                raise
-            return Result(
-                True,
-                strip_server_fields(current, paths),
-                strip_server_fields(after, paths),
-                make_diff(current, after, paths),
-            )
+                return Result(
+                    True, {}, strip_server_fields(after, paths), make_diff(None, after, paths), created=True, raw=after
+                )
+            identity = (api_version, kind, name, namespace)
+            result = self._patch_to(identity, current, wanted, compare, paths, attempt + 1 == self.conflict_attempts)
+            if result is not None:
+                return result
         raise K8sConflictError(f"updating {object_ref(kind, name, namespace)}: still conflicting", 409, "Conflict")
+
+    def modify(  # noqa: PLR0917 (positional order is the documented contract)
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: Optional[str],
+        build: Callable[[Dict[str, Any]], Dict[str, Any]],
+        ignore_paths: Iterable[str] = (),
+    ) -> Result:
+        """Read-modify-write for wanted fields that depend on the current object.
+
+        ``build(current)`` returns the wanted fields exactly as ``ensure``'s ``desired``
+        (only managed keys; lists are whole lists, e.g. a Node's merged taints). On a
+        409 the object is re-read and ``build`` runs again on the fresh copy, so a
+        concurrent writer's change is kept. Raises ``K8sNotFoundError`` when absent.
+        """
+        paths = list(ignore_paths)
+        for attempt in range(self.conflict_attempts):
+            current = self.get(api_version, kind, name, namespace)
+            if current is None:
+                raise K8sNotFoundError(f"{object_ref(kind, name, namespace)} not found", 404, "NotFound")
+            wanted = strip_server_fields(build(copy.deepcopy(current)), paths)
+            identity = (api_version, kind, name, namespace)
+            result = self._patch_to(identity, current, wanted, None, paths, attempt + 1 == self.conflict_attempts)
+            if result is not None:
+                return result
+        raise K8sConflictError(f"updating {object_ref(kind, name, namespace)}: still conflicting", 409, "Conflict")
+
+    def _patch_to(  # noqa: PLR0917
+        self,
+        identity: Tuple[str, str, str, Optional[str]],
+        current: Dict[str, Any],
+        wanted: Dict[str, Any],
+        compare: Optional[Callable[[Dict[str, Any], Dict[str, Any]], bool]],
+        paths: List[str],
+        last_try: bool,
+    ) -> Optional[Result]:
+        """Merge-patch ``current`` towards ``wanted`` under its resourceVersion; ``None`` = conflict, retry."""
+        comparable = strip_server_fields(current, paths)
+        equal = compare(comparable, wanted) if compare else is_subset(wanted, comparable)
+        patch = merge_patch_for(comparable, wanted)
+        if equal or not patch:
+            return Result(False, comparable, comparable, make_diff(current, current, paths), raw=current)
+        metadata = current.get("metadata") or {}
+        patch.setdefault("metadata", {})["resourceVersion"] = metadata.get("resourceVersion")
+        api_version, kind, name, namespace = identity
+        try:
+            after = self.patch(api_version, kind, name, namespace, patch, "merge", current=current)
+        except K8sConflictError:
+            if last_try:
+                raise
+            self.retries += 1
+            return None
+        return Result(True, comparable, strip_server_fields(after, paths), make_diff(current, after, paths), raw=after)
 
     def wait(  # noqa: PLR0917 (positional order is the documented contract)
         self,
