@@ -395,10 +395,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _construct(self, host: str) -> None:
         strict = self.get_option("strict")
-        inventory_host = self.inventory.get_host(host)
-        variables = combine_vars(get_group_vars(inventory_host.get_groups()), inventory_host.get_vars())
-        self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
+        self._set_composite_vars(self.get_option("compose"), self._host_vars(host), host, strict=strict)
         # re-read so that groups and keyed_groups see the composed variables
-        variables = combine_vars(get_group_vars(inventory_host.get_groups()), inventory_host.get_vars())
+        variables = self._host_vars(host)
         self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+
+    def _host_vars(self, host: str) -> dict:
+        """A host's variables with its groups' (incl. ``all``, which hosts join only after parsing)."""
+        inventory_host = self.inventory.get_host(host)
+        groups = inventory_host.get_groups()
+        if self.inventory.groups["all"] not in groups:
+            groups = [self.inventory.groups["all"], *groups]
+        return combine_vars(get_group_vars(groups), inventory_host.get_vars())

@@ -173,6 +173,8 @@ def _address_range(names: Sequence[str], key: str, start: IPAddress, network: Op
     except ipaddress.AddressValueError:
         raise ClusterSpecError(key, f"{len(names)} names from {start} run past the last address") from None
     if network is not None:
+        if not _usable(start, network):
+            raise ClusterSpecError(key, f"{start} is not a usable host address in network {network}")
         room = sum(1 for a in addresses if _usable(a, network))
         if room != len(addresses):
             raise ClusterSpecError(
