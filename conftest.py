@@ -4,4 +4,4 @@ The lab's test servers register their fixtures as pytest plugins so unit, integr
 and molecule-side tests all get the same ones.
 """
 
-pytest_plugins: list[str] = ["lab.pihole.fixtures"]
+pytest_plugins: list[str] = ["lab.pihole.fixtures", "lab.kubeapi.fixtures"]

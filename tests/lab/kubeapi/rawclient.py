@@ -1,0 +1,59 @@
+"""A minimal HTTP client for tests that need exact requests (content types, headers, raw bodies)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from .server import KubeAPIServer
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: http.client.HTTPMessage
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.headers.get_all("Warning") or []
+
+
+def connection(server: KubeAPIServer, timeout: float = 10) -> http.client.HTTPConnection:
+    if server.tls:
+        context = ssl.create_default_context(cafile=str(server.ca_path))
+        return http.client.HTTPSConnection(server.host, server.port, context=context, timeout=timeout)
+    return http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+
+
+def request(server: KubeAPIServer, method: str, path: str, body: Any = None,
+            content_type: str = "application/json", token: str | None = None, timeout: float = 10) -> Response:
+    conn = connection(server, timeout)
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {token or server.token}"}
+    data: bytes | None = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else
+                                                     json.dumps(body).encode())
+        headers["Content-Type"] = content_type
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    try:
+        parsed: Any = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    return Response(resp.status, parsed, resp.headers)
+
+
+def watch_lines(server: KubeAPIServer, path: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """GET a watch URL (it must carry timeoutSeconds) and return the decoded events."""
+    resp = request(server, "GET", path, timeout=timeout)
+    if isinstance(resp.body, dict):
+        return [resp.body]
+    return [json.loads(line) for line in str(resp.body or "").splitlines() if line.strip()]
