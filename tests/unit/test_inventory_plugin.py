@@ -103,7 +103,7 @@ def _give_plain_imported_collections_their_metadata() -> None:
         if getattr(package, "_collection_meta", None) is None:
             runtime = Path(next(iter(package.__path__))) / "meta" / "runtime.yml"
             meta = yaml.safe_load(runtime.read_text(encoding="utf-8")) if runtime.exists() else None
-            package._collection_meta = meta or {}
+            setattr(package, "_collection_meta", meta or {})  # noqa: B010 - a private attribute of the finder
 
 
 @pytest.fixture
