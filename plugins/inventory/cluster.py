@@ -68,6 +68,10 @@ options:
       - When set, every address must be a usable host address in it, and an O(node_groups) C(ip_start) with more
         names than addresses left is an error. When not set, a C(ip_start) range may not run past C(.254) of
         its C(/24).
+      - With a network, addresses may also be given as host numbers - C(ip_start=11) in C(10.251.78.0/24) is
+        C(10.251.78.11).
+      - O(cluster_name), O(domain), O(ssh_user) and O(network) may be templates, rendered once when the inventory
+        is read, with the extra variables and C(inventory_dir)/C(inventory_file) (the cluster file's) available.
     type: str
   embedded_etcd:
     description:
@@ -94,12 +98,15 @@ options:
         type: raw
         required: true
       ip_start:
-        description: Address of the first name; the next names get the next addresses. Exclusive with C(ips).
-        type: str
+        description:
+          - Address of the first name (or its host number in O(network)); the next names get the next addresses.
+          - Exclusive with C(ips). Without C(ip_start) and C(ips), C(ansible_host) is C(<name>.<domain>) when
+            O(domain) is set, else unset.
+        type: raw
       ips:
-        description: One address per name, in order. Exclusive with C(ip_start).
+        description: One address (or host number in O(network)) per name, in order. Exclusive with C(ip_start).
         type: list
-        elements: str
+        elements: raw
       roles:
         description:
           - Roles of these nodes - each is an inventory group. C(etcd) is not listed here; see O(embedded_etcd).
@@ -232,8 +239,9 @@ keyed_groups:
 
 import hashlib
 import json
+import os
 
-from ansible.errors import AnsibleParserError
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.helpers import get_group_vars
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
@@ -256,6 +264,7 @@ from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._cluster_spec i
 )
 
 CLUSTER_OPTIONS = ("cluster_name", "domain", "ssh_user", "network", "embedded_etcd", "vars", "node_groups")
+TEMPLATED_OPTIONS = ("cluster_name", "domain", "ssh_user", "network")
 LIVE_GROUPS = ("k3s_ready", "k3s_not_ready")
 UNMANAGED_GROUP = "k3s_unmanaged"
 # Options that decide which API (and which view of it) the Node list comes from.
@@ -276,7 +285,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         try:
-            spec = build_cluster({name: self.get_option(name) for name in CLUSTER_OPTIONS})
+            spec = build_cluster(self._cluster_options(path))
         except ClusterSpecError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from exc
         for warning in spec.warnings:
@@ -287,6 +296,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hosts += self._add_live(spec, path, cache)
         for host in hosts:
             self._construct(host)
+
+    def _cluster_options(self, path: str) -> dict:
+        """The cluster description, with templates in the top-level scalar options rendered.
+
+        Only those: ``vars`` stay templates, rendered lazily like any inventory variable.
+        """
+        options = {name: self.get_option(name) for name in CLUSTER_OPTIONS}
+        self.templar.available_variables = combine_vars(
+            self._vars, {"inventory_file": path, "inventory_dir": os.path.dirname(path)}
+        )
+        for name in TEMPLATED_OPTIONS:
+            if isinstance(options[name], str) and self.templar.is_template(options[name]):
+                try:
+                    options[name] = self.templar.template(options[name])
+                except AnsibleError as exc:
+                    raise AnsibleParserError(f"{path}: {name}: could not render the template: {exc}") from exc
+        return options
 
     # --- static part ------------------------------------------------------------
 

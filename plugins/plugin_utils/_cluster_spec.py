@@ -141,7 +141,14 @@ def expand_names(pattern: str, key: str = "names") -> list[str]:
 # --- addresses ---------------------------------------------------------------------
 
 
-def _parse_ip(value: Any, key: str) -> IPAddress:
+def _parse_ip(value: Any, key: str, network: Optional[Network] = None) -> IPAddress:
+    """An address, or a host number inside ``network`` (``11`` in 10.251.78.0/24 is 10.251.78.11)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if network is None:
+            raise ClusterSpecError(key, f"host number {value} needs 'network' to be set (or give a full address)")
+        if not 0 < value < network.num_addresses:
+            raise ClusterSpecError(key, f"host number {value} is outside network {network}")
+        return network.network_address + value
     try:
         return ipaddress.ip_address(str(value).strip())
     except ValueError:
@@ -159,7 +166,8 @@ def assign_addresses(
     if ip_start is not None and ips is not None:
         raise ClusterSpecError(key, "ip_start and ips are mutually exclusive; set one of them")
     if ip_start is not None:
-        addresses = _address_range(names, f"{key}.ip_start", _parse_ip(ip_start, f"{key}.ip_start"), network)
+        start = _parse_ip(ip_start, f"{key}.ip_start", network)
+        addresses = _address_range(names, f"{key}.ip_start", start, network)
     elif ips is not None:
         addresses = _address_list(names, f"{key}.ips", ips, network)
     else:
@@ -195,7 +203,7 @@ def _address_range(names: Sequence[str], key: str, start: IPAddress, network: Op
 def _address_list(names: Sequence[str], key: str, ips: Any, network: Optional[Network]) -> list[IPAddress]:
     if isinstance(ips, (str, bytes)) or not isinstance(ips, Sequence):
         raise ClusterSpecError(key, f"expected a list of addresses, got {ips!r}")
-    addresses = [_parse_ip(value, f"{key}[{i}]") for i, value in enumerate(ips)]
+    addresses = [_parse_ip(value, f"{key}[{i}]", network) for i, value in enumerate(ips)]
     if len(addresses) != len(names):
         problem = "more names than addresses" if len(names) > len(addresses) else "more addresses than names"
         raise ClusterSpecError(key, f"{problem}: {len(names)} names but {len(addresses)} addresses")
