@@ -120,9 +120,7 @@ def metadata_errors(obj: dict[str, Any], kind: str) -> list[FieldError]:
                 errors.append(FieldError("invalid", f"metadata.ownerReferences[{i}].{field}", ref.get(field, ""),
                                          f"{field} must not be empty"))
     for i, fin in enumerate(meta.get("finalizers") or []):
-        if "/" not in fin and fin not in ("kubernetes", "orphan", "foregroundDeletion"):
-            errors.append(FieldError("invalid", f"metadata.finalizers[{i}]", fin,
-                                     "name is neither a standard finalizer name nor is it fully qualified"))
+        # unqualified names such as Longhorn's "longhorn.io" only draw a warning on current servers
         errors += [FieldError("invalid", f"metadata.finalizers[{i}]", fin, e.detail)
                    for e in qualified_name_errors(fin, f"metadata.finalizers[{i}]")]
     return errors

@@ -230,13 +230,16 @@ class Cluster:
 
     # ------------------------------------------------------------------ admission (prune, default, validate)
 
-    def _admit(self, rt: ResourceType, obj: Obj, old: Obj | None) -> list[str]:
-        """Normalise and validate ``obj`` in place; return warnings (pruned fields). Raises 422."""
+    def _admit(self, rt: ResourceType, obj: Obj, old: Obj | None, strict: bool = False) -> list[str]:
+        """Normalise and validate ``obj`` in place; return warnings (pruned fields). Raises 422, or 400 for
+        unknown fields with fieldValidation=Strict."""
         meta = obj["metadata"]
         warnings: list[str] = []
         if rt.custom and rt.schema is not None:
             dropped = schema.prune(obj, rt.schema)
             warnings = [f'unknown field "{path}"' for path in dropped]
+            if warnings and strict:
+                raise bad_request("strict decoding error: " + ", ".join(warnings))
             schema.default(obj, rt.schema)
             errors = builtins.metadata_errors(obj, "")
             errors += schema.validate(obj, rt.schema, old=old if old is not None else schema.MISSING)
@@ -274,7 +277,7 @@ class Cluster:
     # ------------------------------------------------------------------ create
 
     def create(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
-               trusted: bool = False) -> WriteResult:
+               trusted: bool = False, strict: bool = False) -> WriteResult:
         """POST. ``trusted`` (the test backdoor) keeps the given status, as a controller would have set it."""
         obj = self._check_body(rt, body, namespace)
         meta = obj["metadata"]
@@ -299,7 +302,7 @@ class Cluster:
                 obj.pop("status", None)
                 if status is not None:
                     obj["status"] = status
-            warnings = self._admit(rt, obj, None)
+            warnings = self._admit(rt, obj, None, strict)
             key = (meta.get("namespace", ""), name)
             if key in self._store(rt):
                 raise already_exists(rt.plural, rt.group, name)
@@ -349,7 +352,7 @@ class Cluster:
 
     def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
                subresource: str | None = None, dry_run: bool = False, trusted: bool = False,
-               create_if_missing: bool = False) -> WriteResult:
+               create_if_missing: bool = False, strict: bool = False) -> WriteResult:
         """PUT (also the second half of every PATCH): optimistic concurrency on metadata.resourceVersion."""
         obj = self._check_body(rt, body, namespace)
         if obj["metadata"].get("name", name) != name:
@@ -362,13 +365,13 @@ class Cluster:
             if old is None:
                 if create_if_missing:
                     obj["metadata"].pop("resourceVersion", None)
-                    return self.create(rt, namespace, obj, dry_run=dry_run, trusted=trusted)
+                    return self.create(rt, namespace, obj, dry_run=dry_run, trusted=trusted, strict=strict)
                 raise not_found(rt.plural, rt.group, name)
             rv = obj["metadata"].get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
             new = self._merge_server_fields(rt, old, obj, subresource, trusted)
-            warnings = self._admit(rt, new, old)
+            warnings = self._admit(rt, new, old, strict)
             self._bump_generation(rt, old, new)
             if new == old:
                 return WriteResult(self.present(rt, old), warnings=warnings)  # no-op: no new resourceVersion
@@ -423,7 +426,8 @@ class Cluster:
         new["metadata"]["generation"] = generation + 1 if changed else generation
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, apply: Callable[[Obj], Obj], *,
-              subresource: str | None = None, dry_run: bool = False, create_body: Obj | None = None) -> WriteResult:
+              subresource: str | None = None, dry_run: bool = False, create_body: Obj | None = None,
+              strict: bool = False) -> WriteResult:
         """PATCH: ``apply`` turns the current object into the desired one; a resourceVersion it sets is a
         precondition. ``create_body`` (server-side apply) creates the object when it does not exist."""
         with self.lock:
@@ -431,7 +435,7 @@ class Cluster:
             current = self._store(rt).get(key)
             if current is None:
                 if create_body is not None:
-                    return self.create(rt, namespace, create_body, dry_run=dry_run)
+                    return self.create(rt, namespace, create_body, dry_run=dry_run, strict=strict)
                 raise not_found(rt.plural, rt.group, name)
             patched = apply(self.present(rt, current))
             if not isinstance(patched, dict):
@@ -440,7 +444,7 @@ class Cluster:
             if not isinstance(patched["metadata"], dict):
                 raise bad_request("metadata must be an object")
             patched["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
-            return self.update(rt, namespace, name, patched, subresource=subresource, dry_run=dry_run)
+            return self.update(rt, namespace, name, patched, subresource=subresource, dry_run=dry_run, strict=strict)
 
     # ------------------------------------------------------------------ delete
 
@@ -621,19 +625,7 @@ class Cluster:
                 raise internal("This pod has more than one PodDisruptionBudget, which the eviction subresource "
                                "does not support.")
             if pdbs:
-                pdb = pdbs[0]
-                budget = self.pdb_budget(pdb)
-                healthy_pod = self._pod_healthy(pod)
-                policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
-                blocked = (budget["disruptionsAllowed"] <= 0) if healthy_pod else (
-                    policy != "AlwaysAllow" and budget["currentHealthy"] < budget["desiredHealthy"])
-                if blocked:
-                    raise ApiError(429, "TooManyRequests",
-                                   "Cannot evict pod as it would violate the pod's disruption budget.",
-                                   {"causes": [{"reason": "DisruptionBudget",
-                                                "message": f"The disruption budget {pdb['metadata']['name']} needs "
-                                                           f"{budget['desiredHealthy']} healthy pods and has "
-                                                           f"{budget['currentHealthy']} currently"}]})
+                self._check_budget(pdbs[0], pod)
             self.delete(pod_rt, namespace, name, options, dry_run=dry_run)
 
     def _pdbs_for(self, pod: Obj) -> list[Obj]:
@@ -652,35 +644,94 @@ class Cluster:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         return status.get("phase") == "Running" and ready and not pod["metadata"].get("deletionTimestamp")
 
-    def pdb_budget(self, pdb: Obj) -> Obj:
-        """The disruption controller's arithmetic over the pods the PDB selects right now."""
+    def _check_budget(self, pdb: Obj, pod: Obj) -> None:
+        """EvictionREST: unhealthy pods may go while the budget holds; otherwise a disruption must be allowed."""
+        self._refresh_pdbs(pdb["metadata"]["namespace"])
+        pdb_rt = self.find_type("policy", "v1", "poddisruptionbudgets")
+        assert pdb_rt is not None
+        pdb = self._store(pdb_rt)[(pdb["metadata"]["namespace"], pdb["metadata"]["name"])]
+        spec, status, name = pdb.get("spec") or {}, pdb.get("status") or {}, pdb["metadata"]["name"]
+        if not self._pod_healthy(pod):
+            if spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+                return
+            if status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) > 0:
+                return
+        if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
+            raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                           {"causes": [{"reason": "DisruptionBudget",
+                                        "message": f"The disruption budget {name} is still being processed by the "
+                                                   "server."}], "retryAfterSeconds": 10},
+                           headers={"Retry-After": "10"})
+        if status.get("disruptionsAllowed", 0) <= 0:
+            raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                           {"causes": [{"reason": "DisruptionBudget",
+                                        "message": f"The disruption budget {name} needs {status.get('desiredHealthy', 0)}"
+                                                   f" healthy pods and has {status.get('currentHealthy', 0)} currently"}]})
+
+    def _controller_scale(self, pod: Obj, seen: set[str]) -> int | None:
+        """Replicas of the pod's scalable controller (Deployment via its ReplicaSet, ReplicaSet, StatefulSet);
+        None when there is none, which the disruption controller treats as a sync failure."""
+        ref = next((r for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+        if ref is None or ref.get("kind") not in ("ReplicaSet", "StatefulSet"):
+            return None
+        group = "apps"
+        rt = self.find_type(group, "v1", "replicasets" if ref["kind"] == "ReplicaSet" else "statefulsets")
+        assert rt is not None
+        owner = self._store(rt).get((pod["metadata"]["namespace"], ref.get("name", "")))
+        if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
+            return None
+        top = owner
+        deploy_ref = next((r for r in owner["metadata"].get("ownerReferences") or []
+                           if r.get("controller") and r.get("kind") == "Deployment"), None)
+        if ref["kind"] == "ReplicaSet" and deploy_ref is not None:
+            deploy_rt = self.find_type(group, "v1", "deployments")
+            assert deploy_rt is not None
+            deployment = self._store(deploy_rt).get((pod["metadata"]["namespace"], deploy_ref.get("name", "")))
+            if deployment is None:
+                return None
+            top = deployment
+        if top["metadata"]["uid"] in seen:
+            return 0
+        seen.add(top["metadata"]["uid"])
+        return int((top.get("spec") or {}).get("replicas", 1))
+
+    def pdb_budget(self, pdb: Obj) -> Obj | None:
+        """The disruption controller's arithmetic over the pods the PDB selects right now (None: sync failed)."""
         pod_rt = self.find_type("", "v1", "pods")
         assert pod_rt is not None
         spec = pdb.get("spec") or {}
         ns = pdb["metadata"]["namespace"]
         pods = [
             p for (pns, _n), p in self._store(pod_rt).items()
-            if pns == ns and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-            and match_label_selector_object(spec.get("selector"), p["metadata"].get("labels") or {})
+            if pns == ns and match_label_selector_object(spec.get("selector"), p["metadata"].get("labels") or {})
         ]
-        expected = len(pods)
         healthy = sum(1 for p in pods if self._pod_healthy(p))
-
-        def scaled(value: Any) -> int:
-            if isinstance(value, str) and value.endswith("%"):
-                return math.ceil(expected * int(value[:-1]) / 100)
-            return int(value)
-
-        if "maxUnavailable" in spec:
-            desired = max(expected - scaled(spec["maxUnavailable"]), 0)
-        elif "minAvailable" in spec:
-            desired = scaled(spec["minAvailable"])
+        min_available = spec.get("minAvailable")
+        if isinstance(min_available, int):
+            expected, desired = len(pods), min_available
         else:
-            desired = expected
+            seen: set[str] = set()
+            scales = [self._controller_scale(p, seen) for p in pods]
+            if any(s is None for s in scales):
+                return None
+            expected = sum(s or 0 for s in scales)
+
+            def scaled(value: Any) -> int:
+                if isinstance(value, str) and value.endswith("%"):
+                    return math.ceil(expected * int(value[:-1]) / 100)
+                return int(value)
+
+            if "maxUnavailable" in spec:
+                desired = max(expected - scaled(spec["maxUnavailable"]), 0)
+            elif min_available is not None:
+                desired = scaled(min_available)
+            else:
+                desired = expected
         return {"disruptionsAllowed": max(healthy - desired, 0), "currentHealthy": healthy,
                 "desiredHealthy": desired, "expectedPods": expected}
 
     def _refresh_pdbs(self, namespace: str) -> None:
+        """The disruption controller: keep each budget's status in step with the pods it selects."""
         pdb_rt = self.find_type("policy", "v1", "poddisruptionbudgets")
         assert pdb_rt is not None
         for (ns, name), pdb in list(self._store(pdb_rt).items()):
@@ -688,15 +739,20 @@ class Cluster:
                 continue
             status = dict(pdb.get("status") or {})
             budget = self.pdb_budget(pdb)
-            status.update(budget)
-            status["observedGeneration"] = pdb["metadata"].get("generation", 1)
-            allowed = budget["disruptionsAllowed"] > 0
-            condition = {"type": "DisruptionAllowed", "status": "True" if allowed else "False",
-                         "reason": "SufficientPods" if allowed else "InsufficientPods",
-                         "message": "", "observedGeneration": status["observedGeneration"]}
+            if budget is None:  # failSafe: no scale found for some pod
+                status["disruptionsAllowed"] = 0
+                condition = {"type": "DisruptionAllowed", "status": "False", "reason": "SyncFailed",
+                             "message": "found no controllers for some of the selected pods"}
+            else:
+                status.update(budget)
+                status["observedGeneration"] = pdb["metadata"].get("generation", 1)
+                allowed = budget["disruptionsAllowed"] > 0
+                condition = {"type": "DisruptionAllowed", "status": "True" if allowed else "False",
+                             "reason": "SufficientPods" if allowed else "InsufficientPods", "message": "",
+                             "observedGeneration": status["observedGeneration"]}
             old_cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), {})
-            condition["lastTransitionTime"] = (
-                old_cond.get("lastTransitionTime", now()) if old_cond.get("status") == condition["status"] else now())
+            same = old_cond.get("status") == condition["status"] and old_cond.get("reason") == condition["reason"]
+            condition["lastTransitionTime"] = old_cond.get("lastTransitionTime", now()) if same else now()
             status["conditions"] = [condition]
             if status != pdb.get("status"):
                 new = clone(pdb)
@@ -706,7 +762,8 @@ class Cluster:
                 self._emit(pdb_rt, "MODIFIED", new, pdb)
 
     def _after_change(self, rt: ResourceType, obj: Obj) -> None:
-        if rt.kind in ("Pod", "PodDisruptionBudget") and rt.group in ("", "policy"):
+        if rt.kind in ("Pod", "PodDisruptionBudget", "ReplicaSet", "StatefulSet", "Deployment") and \
+                rt.group in ("", "policy", "apps"):
             self._refresh_pdbs(obj["metadata"]["namespace"])
 
     # ------------------------------------------------------------------ watch

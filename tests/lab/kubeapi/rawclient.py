@@ -19,7 +19,12 @@ class Response:
 
     @property
     def warnings(self) -> list[str]:
-        return self.headers.get_all("Warning") or []
+        """Warning header texts (``299 - "text"`` decoded to ``text``)."""
+        out = []
+        for header in self.headers.get_all("Warning") or []:
+            _code, _agent, text = header.split(" ", 2)
+            out.append(json.loads(text))
+        return out
 
 
 def connection(server: KubeAPIServer, timeout: float = 10) -> http.client.HTTPConnection:
