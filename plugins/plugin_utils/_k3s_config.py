@@ -14,6 +14,7 @@ K3s line (v1.31) before writing anything.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -159,10 +160,9 @@ FORBIDDEN_KEYS = {
     "vpn-auth": "put it in a 0600 file and set vpn-auth-file instead",
 }
 
-# Keys whose values are credentials: the role hides a config with one of them from the output.
-SENSITIVE_KEYS = frozenset({"etcd-s3-access-key", "etcd-s3-secret-key", "etcd-s3-session-token", "datastore-endpoint"})
 
 NODE_TYPES = ("server", "agent")
+DROPIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class K3sConfigError(ValueError):
@@ -219,5 +219,16 @@ def merge(layers: Iterable[Mapping[str, Any] | None], node_type: str, names: Ite
     return {key: result[key] for key in sorted(result)}  # sorted: the rendered file never reorders
 
 
-def is_sensitive(config: Mapping[str, Any]) -> bool:
-    return any(flag_name(key) in SENSITIVE_KEYS for key in config)
+def dropins(files: Mapping[str, Mapping[str, Any] | None], node_type: str) -> dict[str, dict[str, Any]]:
+    """Validated ``config.yaml.d`` drop-ins by file name (``<name>.yaml``), each with sorted keys."""
+    if not isinstance(files, Mapping):
+        raise K3sConfigError(f"k3s_config_dropins must be a dictionary of name: config, got {type(files).__name__}")
+    result = {}
+    for name, config in files.items():
+        if not isinstance(name, str) or not DROPIN_NAME.match(name) or name.endswith((".yaml", ".yml")):
+            raise K3sConfigError(
+                f"k3s_config_dropins: {name!r} is not a usable file name (letters, digits, '.', '_', '-'; "
+                "without the .yaml suffix the role adds)"
+            )
+        result[name] = merge([config or {}], node_type, [f"k3s_config_dropins[{name!r}]"])
+    return result
