@@ -109,6 +109,10 @@ class Dnsmasq:
                 return
             time.sleep(0.05)
 
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
     def query(self, name: str, qtype: str = "A") -> list[str]:
         """Answers of ``dig +short`` (empty for NXDOMAIN / no data)."""
         self._wait_ready()
