@@ -7,6 +7,7 @@ pytest starts with, so a test's own ``monkeypatch.setenv`` cannot switch it by a
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,10 @@ class KubeAPI:
 
 @pytest.fixture
 def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
+    # modules run on localhost with this interpreter: it has the kubernetes library
+    interpreter = {"ANSIBLE_PYTHON_INTERPRETER": sys.executable}
     if REAL_KUBECONFIG:
-        yield KubeAPI(Path(REAL_KUBECONFIG), {"K8S_AUTH_KUBECONFIG": REAL_KUBECONFIG}, None, True)
+        yield KubeAPI(Path(REAL_KUBECONFIG), {"K8S_AUTH_KUBECONFIG": REAL_KUBECONFIG, **interpreter}, None, True)
         return
     directory = tmp_path_factory.mktemp("kubeapi")
     tmp = directory / "tmp"
@@ -45,5 +48,5 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
     with KubeAPIServer() as server:
         kubeconfig = server.write_kubeconfig(directory / "kubeconfig")
         # TMPDIR: the kubernetes client caches discovery in the temp dir keyed by URL; ports get reused.
-        env = {"K8S_AUTH_KUBECONFIG": str(kubeconfig), "TMPDIR": str(tmp)}
+        env = {"K8S_AUTH_KUBECONFIG": str(kubeconfig), "TMPDIR": str(tmp), **interpreter}
         yield KubeAPI(kubeconfig, env, server, False)

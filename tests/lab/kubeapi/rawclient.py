@@ -56,9 +56,22 @@ def request(server: KubeAPIServer, method: str, path: str, body: Any = None,
     return Response(resp.status, parsed, resp.headers)
 
 
-def watch_lines(server: KubeAPIServer, path: str, timeout: float = 10) -> list[dict[str, Any]]:
-    """GET a watch URL (it must carry timeoutSeconds) and return the decoded events."""
-    resp = request(server, "GET", path, timeout=timeout)
-    if isinstance(resp.body, dict):
-        return [resp.body]
-    return [json.loads(line) for line in str(resp.body or "").splitlines() if line.strip()]
+def watch_lines(server: KubeAPIServer, path: str, count: int | None = None, timeout: float = 10) -> list[dict[str, Any]]:
+    """GET a watch URL and return its decoded events: all of them until the server ends the stream
+    (``timeoutSeconds``), or the first ``count``."""
+    conn = connection(server, timeout)
+    events: list[dict[str, Any]] = []
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json", "Authorization": f"Bearer {server.token}"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return [json.loads(resp.read())]
+        while count is None or len(events) < count:
+            line = resp.readline()
+            if not line:
+                break
+            if line.strip():
+                events.append(json.loads(line))
+    finally:
+        conn.close()
+    return events

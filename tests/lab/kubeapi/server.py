@@ -266,6 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
     def send_json(self, code: int, body: Any, record: RecordedRequest, headers: dict[str, str] | None = None,
                   warnings: Sequence[str] = ()) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
+        record.status = code  # before the client can see the answer
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-cache, private")
@@ -276,24 +277,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-        record.status = code
 
     def send_text(self, code: int, text: str, record: RecordedRequest) -> None:
         data = text.encode()
+        record.status = code
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        record.status = code
 
     def start_stream(self, record: RecordedRequest) -> None:
+        record.status = 200
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-cache, private")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        record.status = 200
 
     def send_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
