@@ -22,11 +22,13 @@ description:
     with an optional step C([01:09:2]); several brackets in one name give every combination, the first bracket
     varying slowest (C(rack[1:2]-node[1:3])). C(names) may also be a list of such patterns."
   - With O(live=true), one LIST of Nodes (C(GET /api/v1/nodes), no API discovery) adds C(k3s_node_registered),
-    C(k3s_node_ready), C(k3s_version) (the kubelet version), C(k3s_arch) and C(k3s_node_labels) to each K3s host
-    and fills the groups C(k3s_ready) and C(k3s_not_ready). Nodes the file does not describe are reported in a
-    warning and can be put in the group C(k3s_unmanaged). An unreachable or failing API gives a warning and
-    the static inventory, never an error. Everything read from the API is marked unsafe, so it is never
-    templated.
+    C(k3s_node_ready), C(k3s_node_version) (the kubelet version, for example C(v1.31.4+k3s1)), C(k3s_node_arch) and
+    C(k3s_node_labels) to each K3s host and fills the groups C(k3s_ready) and C(k3s_not_ready) (a K3s host without
+    a Node is not ready, with C(k3s_node_registered=false)). The C(k3s_node_) prefix keeps them apart from role
+    settings such as a pinned C(k3s_version), which host variables would otherwise override. Nodes the file does
+    not describe are reported in a warning and can be put in the group C(k3s_unmanaged). An unreachable or
+    failing API gives a warning and the static inventory, never an error. Everything read from the API is
+    marked unsafe, so it is never templated.
   - "With O(cache=true) the Node list is cached (per file and API endpoint); a cache hit sends no request.
     C(ansible-inventory --flush-cache) or C(meta: refresh_inventory) fetch it again and rewrite the cache."
   - "Authentication is the one of M(kubernetes.core.k8s): the same options and the same C(K8S_AUTH_*)

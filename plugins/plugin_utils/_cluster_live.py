@@ -133,8 +133,8 @@ def node_vars(node: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "k3s_node_registered": True,
         "k3s_node_ready": bool(node["ready"]),
-        "k3s_version": node.get("kubelet_version"),
-        "k3s_arch": node.get("arch"),
+        "k3s_node_version": node.get("kubelet_version"),
+        "k3s_node_arch": node.get("arch"),
         "k3s_node_labels": dict(node.get("labels") or {}),
     }
 

@@ -192,11 +192,11 @@ def test_cluster_vars_and_no_address_uses_fqdn(parse: Parse) -> None:
     inventory = parse(
         """
         vars:
-          k3s_version: v1.31.4+k3s1
+          timezone: Europe/Berlin
         """,
         base=BASE.replace("    ips: [192.168.1.25, 192.168.1.26]\n", ""),
     )
-    assert inventory.groups["all"].get_vars()["k3s_version"] == "v1.31.4+k3s1"
+    assert inventory.groups["all"].get_vars()["k3s_node_version"] == "v1.31.4+k3s1"
     assert hostvar(inventory, "pihole-1", "ansible_host") == "pihole-1.home.example.com"
 
 
@@ -279,8 +279,8 @@ def test_live_vars_and_groups(parse: Parse, api: FakeAPI, warnings: list[str]) -
     assert members(inventory, "k3s_not_ready") == ["pi-worker-02", "pi-worker-03"]
     assert hostvar(inventory, "pi-worker-03", "k3s_node_registered") is False
     assert hostvar(inventory, "pi-worker-02", "k3s_node_ready") is False
-    assert hostvar(inventory, "pi-master", "k3s_version") == "v1.31.4+k3s1"
-    assert hostvar(inventory, "pi-master", "k3s_arch") == "arm64"
+    assert hostvar(inventory, "pi-master", "k3s_node_version") == "v1.31.4+k3s1"
+    assert hostvar(inventory, "pi-master", "k3s_node_arch") == "arm64"
     assert hostvar(inventory, "pi-worker-01", "k3s_node_labels")["topology.kubernetes.io/zone"] == "r1"
     assert members(inventory, "k3s_label_topology_kubernetes_io_zone_r1") == ["pi-master", "pi-worker-01"]
     assert members(inventory, "k3s_label_node_role_kubernetes_io_master_true") == ["pi-master"]
