@@ -196,8 +196,26 @@ def test_cluster_vars_and_no_address_uses_fqdn(parse: Parse) -> None:
         """,
         base=BASE.replace("    ips: [192.168.1.25, 192.168.1.26]\n", ""),
     )
-    assert inventory.groups["all"].get_vars()["k3s_node_version"] == "v1.31.4+k3s1"
+    assert inventory.groups["all"].get_vars()["timezone"] == "Europe/Berlin"
     assert hostvar(inventory, "pihole-1", "ansible_host") == "pihole-1.home.example.com"
+
+
+def test_top_level_options_may_be_templates(parse: Parse, tmp_path: Path) -> None:
+    (tmp_path / "net").write_text("10.251.78\n", encoding="utf-8")
+    base = BASE.replace(
+        "network: 192.168.1.0/24",
+        "network: \"{{ lookup('ansible.builtin.file', inventory_dir ~ '/net') | trim }}.0/24\"",
+    ).replace("ip_start: 192.168.1.240", "ip_start: 11")
+    base = base.replace("ip_start: 192.168.1.241", "ip_start: 12").replace("[192.168.1.25, 192.168.1.26]", "[2, 3]")
+    inventory = parse(base=base)
+    assert hostvar(inventory, "pi-master", "ansible_host") == "10.251.78.11"
+    assert hostvar(inventory, "pi-worker-03", "ansible_host") == "10.251.78.14"
+    assert hostvar(inventory, "pihole-2", "ansible_host") == "10.251.78.3"
+
+
+def test_template_errors_name_the_option(parse: Parse) -> None:
+    with pytest.raises(AnsibleParserError, match=r"c.pi_cluster.yml: network: could not render the template"):
+        parse(base=BASE.replace("network: 192.168.1.0/24", 'network: "{{ no_such_variable }}"'))
 
 
 def test_errors_name_file_and_key(parse: Parse, tmp_path: Path) -> None:

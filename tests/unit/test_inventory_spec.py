@@ -319,3 +319,18 @@ def test_errors_name_the_key(config: dict[str, Any], key: str, fragment: str) ->
     assert error.key == key
     assert fragment in error.message
     assert str(error) == f"{key}: {error.message}"
+
+
+def test_host_numbers_in_the_network() -> None:
+    network = ipaddress.ip_network("10.251.78.0/24")
+    assert assign_addresses(["a", "b"], "k", ip_start=11, network=network) == ["10.251.78.11", "10.251.78.12"]
+    assert assign_addresses(["a", "b"], "k", ips=[20, "10.251.78.5"], network=network) == [
+        "10.251.78.20",
+        "10.251.78.5",
+    ]
+    with pytest.raises(ClusterSpecError, match="host number 11 needs 'network'"):
+        assign_addresses(["a"], "k", ip_start=11)
+    with pytest.raises(ClusterSpecError, match=r"k.ips\[0\]: host number 256 is outside network"):
+        assign_addresses(["a"], "k", ips=[256], network=network)
+    with pytest.raises(ClusterSpecError, match="more names than addresses"):
+        assign_addresses(["a", "b", "c"], "k", ip_start=253, network=network)
