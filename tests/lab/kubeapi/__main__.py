@@ -44,9 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cert_dir = args.cert_dir or (args.state_file.parent / "tls" if args.state_file else None)
-    server = KubeAPIServer(host=args.host, port=args.port, tls=not args.no_tls, crd_files=args.crd_file,
-                           token=_token(args.token_file), tls_sans=args.tls_san, cert_dir=cert_dir,
-                           version=args.version, state_file=args.state_file)
+    server = KubeAPIServer(
+        host=args.host,
+        port=args.port,
+        tls=not args.no_tls,
+        crd_files=args.crd_file,
+        token=_token(args.token_file),
+        tls_sans=args.tls_san,
+        cert_dir=cert_dir,
+        version=args.version,
+        state_file=args.state_file,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

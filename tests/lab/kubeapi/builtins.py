@@ -68,9 +68,15 @@ def qualified_name_errors(key: str, path: str) -> list[FieldError]:
         return [FieldError("invalid", path, key, "must be a string")]
     prefix, _, name = key.rpartition("/")
     if "/" in prefix:
-        return [FieldError("invalid", path, key,
-                           "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                           "and end with an alphanumeric character with an optional DNS subdomain prefix and '/'")]
+        return [
+            FieldError(
+                "invalid",
+                path,
+                key,
+                "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start "
+                "and end with an alphanumeric character with an optional DNS subdomain prefix and '/'",
+            )
+        ]
     errors = []
     if key.count("/") == 1:
         if not prefix:
@@ -109,20 +115,30 @@ def metadata_errors(obj: dict[str, Any], kind: str) -> list[FieldError]:
     annotations = meta.get("annotations") or {}
     total = 0
     for key, value in annotations.items():
-        errors += [FieldError("invalid", "metadata.annotations", key, e.detail)
-                   for e in qualified_name_errors(key.lower(), "metadata.annotations")]
+        errors += [
+            FieldError("invalid", "metadata.annotations", key, e.detail)
+            for e in qualified_name_errors(key.lower(), "metadata.annotations")
+        ]
         total += len(key) + len(str(value))
     if total > 256 * 1024:
         errors.append(FieldError("toolong", "metadata.annotations", "", "may not be more than 262144 bytes"))
     for i, ref in enumerate(meta.get("ownerReferences") or []):
         for field in ("apiVersion", "kind", "name", "uid"):
             if not ref.get(field):
-                errors.append(FieldError("invalid", f"metadata.ownerReferences[{i}].{field}", ref.get(field, ""),
-                                         f"{field} must not be empty"))
+                errors.append(
+                    FieldError(
+                        "invalid",
+                        f"metadata.ownerReferences[{i}].{field}",
+                        ref.get(field, ""),
+                        f"{field} must not be empty",
+                    )
+                )
     for i, fin in enumerate(meta.get("finalizers") or []):
         # unqualified names such as Longhorn's "longhorn.io" only draw a warning on current servers
-        errors += [FieldError("invalid", f"metadata.finalizers[{i}]", fin, e.detail)
-                   for e in qualified_name_errors(fin, f"metadata.finalizers[{i}]")]
+        errors += [
+            FieldError("invalid", f"metadata.finalizers[{i}]", fin, e.detail)
+            for e in qualified_name_errors(fin, f"metadata.finalizers[{i}]")
+        ]
     return errors
 
 
@@ -147,14 +163,21 @@ def _node(obj: dict[str, Any]) -> list[FieldError]:
         if not effect:
             errors.append(FieldError("required", f"{path}.effect"))
         elif effect not in TAINT_EFFECTS:
-            errors.append(FieldError("unsupported", f"{path}.effect", effect,
-                                     "supported values: " + ", ".join(f'"{e}"' for e in TAINT_EFFECTS)))
+            errors.append(
+                FieldError(
+                    "unsupported",
+                    f"{path}.effect",
+                    effect,
+                    "supported values: " + ", ".join(f'"{e}"' for e in TAINT_EFFECTS),
+                )
+            )
     seen = set()
     for i, taint in enumerate((obj.get("spec") or {}).get("taints") or []):
         key = (taint.get("key"), taint.get("effect"))
         if key in seen:
-            errors.append(FieldError("duplicate", f"spec.taints[{i}]", taint,
-                                     "taints must be unique by key and effect pair"))
+            errors.append(
+                FieldError("duplicate", f"spec.taints[{i}]", taint, "taints must be unique by key and effect pair")
+            )
         seen.add(key)
     return errors
 
@@ -170,8 +193,11 @@ def _containers(spec: dict[str, Any], path: str) -> list[FieldError]:
         if not container.get("name"):
             errors.append(FieldError("required", f"{cpath}.name"))
         else:
-            errors += [FieldError("invalid", f"{cpath}.name", container["name"], LABEL_MSG)
-                       for _ in [0] if not _LABEL_RE.fullmatch(container["name"])]
+            errors += [
+                FieldError("invalid", f"{cpath}.name", container["name"], LABEL_MSG)
+                for _ in [0]
+                if not _LABEL_RE.fullmatch(container["name"])
+            ]
             if container["name"] in names:
                 errors.append(FieldError("duplicate", f"{cpath}.name", container["name"]))
             names.add(container["name"])
@@ -196,8 +222,11 @@ def _workload(obj: dict[str, Any]) -> list[FieldError]:
         from .selectors import match_label_selector_object  # noqa: PLC0415 - avoid an import cycle at load
 
         if not match_label_selector_object(selector, labels):
-            errors.append(FieldError("invalid", "spec.template.metadata.labels", labels,
-                                     "`selector` does not match template `labels`"))
+            errors.append(
+                FieldError(
+                    "invalid", "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                )
+            )
     errors += _containers(template.get("spec") or {}, "spec.template.spec")
     return errors
 
@@ -210,12 +239,17 @@ def _pdb(obj: dict[str, Any]) -> list[FieldError]:
     for field in ("minAvailable", "maxUnavailable"):
         value = spec.get(field)
         if isinstance(value, int) and value < 0:
-            errors.append(FieldError("invalid", f"spec.{field}", value,
-                                     "must be greater than or equal to 0"))
+            errors.append(FieldError("invalid", f"spec.{field}", value, "must be greater than or equal to 0"))
         if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
-            errors.append(FieldError("invalid", f"spec.{field}", value,
-                                     "a valid percent string must be a numeric string followed by an ending '%' "
-                                     "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"))
+            errors.append(
+                FieldError(
+                    "invalid",
+                    f"spec.{field}",
+                    value,
+                    "a valid percent string must be a numeric string followed by an ending '%' "
+                    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )
+            )
     return errors
 
 
@@ -224,10 +258,16 @@ def _data_keys(obj: dict[str, Any], fields: tuple[str, ...]) -> list[FieldError]
     for field in fields:
         for key in obj.get(field) or {}:
             if not _CONFIG_KEY_RE.fullmatch(key) or len(key) > 253:
-                errors.append(FieldError("invalid", f"{field}", key,
-                                         "a valid config key must consist of alphanumeric characters, '-', '_' or "
-                                         "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
-                                         "validation is '[-._a-zA-Z0-9]+')"))
+                errors.append(
+                    FieldError(
+                        "invalid",
+                        f"{field}",
+                        key,
+                        "a valid config key must consist of alphanumeric characters, '-', '_' or "
+                        "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                        "validation is '[-._a-zA-Z0-9]+')",
+                    )
+                )
     return errors
 
 
@@ -237,8 +277,7 @@ def _secret(obj: dict[str, Any]) -> list[FieldError]:
         try:
             base64.b64decode(value or "", validate=True)
         except (binascii.Error, ValueError, TypeError):
-            errors.append(FieldError("invalid", f"data[{key}]", "<secret contents redacted>",
-                                     "illegal base64 data"))
+            errors.append(FieldError("invalid", f"data[{key}]", "<secret contents redacted>", "illegal base64 data"))
     return errors
 
 
@@ -254,8 +293,15 @@ def _service(obj: dict[str, Any]) -> list[FieldError]:
 
 
 VALIDATORS = {
-    "Node": _node, "Pod": _pod, "Deployment": _workload, "DaemonSet": _workload, "StatefulSet": _workload,
-    "ReplicaSet": _workload, "PodDisruptionBudget": _pdb, "Secret": _secret, "ConfigMap": _configmap,
+    "Node": _node,
+    "Pod": _pod,
+    "Deployment": _workload,
+    "DaemonSet": _workload,
+    "StatefulSet": _workload,
+    "ReplicaSet": _workload,
+    "PodDisruptionBudget": _pdb,
+    "Secret": _secret,
+    "ConfigMap": _configmap,
     "Service": _service,
 }
 
@@ -327,14 +373,16 @@ def apply_defaults(obj: dict[str, Any], kind: str) -> None:
         obj.setdefault("status", {}).setdefault("loadBalancer", {})
     elif kind == "Deployment" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)
-        spec.setdefault("strategy", {"type": "RollingUpdate",
-                                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        spec.setdefault(
+            "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+        )
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         _template_defaults(obj)
     elif kind == "DaemonSet" and isinstance(spec, dict):
-        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
-                                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        spec.setdefault(
+            "updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+        )
         spec.setdefault("revisionHistoryLimit", 10)
         _template_defaults(obj)
     elif kind == "StatefulSet" and isinstance(spec, dict):
@@ -359,12 +407,32 @@ def apply_defaults(obj: dict[str, Any], kind: str) -> None:
         obj.setdefault("status", {}).setdefault("phase", "Pending")
     elif kind == "PodDisruptionBudget":
         obj.setdefault("status", {}).update(
-            {k: v for k, v in {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
-                                "expectedPods": 0}.items() if k not in obj.get("status", {})})
+            {
+                k: v
+                for k, v in {
+                    "disruptionsAllowed": 0,
+                    "currentHealthy": 0,
+                    "desiredHealthy": 0,
+                    "expectedPods": 0,
+                }.items()
+                if k not in obj.get("status", {})
+            }
+        )
 
 
-_HAS_SPEC = {"Pod", "Service", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job",
-             "PersistentVolumeClaim", "PersistentVolume", "Node", "PodDisruptionBudget"}
+_HAS_SPEC = {
+    "Pod",
+    "Service",
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "ReplicaSet",
+    "Job",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "Node",
+    "PodDisruptionBudget",
+}
 
 
 # Status a create through the main resource starts with (the registry's PrepareForCreate).
@@ -381,7 +449,8 @@ def pod_qos_class(spec: dict[str, Any]) -> str:
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
     for res in resources:
-        limits, requests = res.get("limits") or {}, res.get("requests") or limits
+        limits = res.get("limits") or {}
+        requests = res.get("requests") or limits
         if any(limits.get(k) is None or requests.get(k) != limits.get(k) for k in ("cpu", "memory")):
             return "Burstable"
     return "Guaranteed"

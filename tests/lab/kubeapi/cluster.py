@@ -7,7 +7,6 @@ graceful pod termination by a "kubelet", PodDisruptionBudget status). All mutati
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import queue
@@ -145,10 +144,20 @@ class Cluster:
         return {
             "acceptedNames": clone(names),
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": stamp},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": stamp,
+                },
             ],
             "storedVersions": [v["name"] for v in crd["spec"].get("versions", []) if v.get("storage")],
         }
@@ -218,8 +227,9 @@ class Cluster:
                 raise not_found(rt.plural, rt.group, name)
             return self.present(rt, obj)
 
-    def list(self, rt: ResourceType, namespace: str | None,
-             matches: Callable[[Obj], bool] = lambda _o: True) -> tuple[list[Obj], int]:
+    def select(
+        self, rt: ResourceType, namespace: str | None, matches: Callable[[Obj], bool] = lambda _o: True
+    ) -> tuple[list[Obj], int]:
         with self.lock:
             items = [
                 self.present(rt, obj)
@@ -260,8 +270,12 @@ class Cluster:
         added = [f for f in obj["metadata"].get("finalizers") or [] if f not in old["metadata"].get("finalizers", [])]
         if not added:
             return []
-        detail = "no new finalizers can be added if the object is being deleted, found new finalizers " + \
-            "[]string{" + ", ".join(json.dumps(f) for f in added) + "}"
+        detail = (
+            "no new finalizers can be added if the object is being deleted, found new finalizers "
+            + "[]string{"
+            + ", ".join(json.dumps(f) for f in added)
+            + "}"
+        )
         return [FieldError("forbidden", "metadata.finalizers", detail=detail)]
 
     def _check_namespace(self, rt: ResourceType, namespace: str, name: str) -> None:
@@ -271,13 +285,25 @@ class Cluster:
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise forbidden(rt.plural, rt.group, name,
-                            f"unable to create new content in namespace {namespace} because it is being terminated")
+            raise forbidden(
+                rt.plural,
+                rt.group,
+                name,
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
 
     # ------------------------------------------------------------------ create
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any, *, dry_run: bool = False,
-               trusted: bool = False, strict: bool = False) -> WriteResult:
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        trusted: bool = False,
+        strict: bool = False,
+    ) -> WriteResult:
         """POST. ``trusted`` (the test backdoor) keeps the given status, as a controller would have set it."""
         obj = self._check_body(rt, body, namespace)
         meta = obj["metadata"]
@@ -286,16 +312,26 @@ class Cluster:
                 raise internal("resourceVersion should not be set on objects to be created")
             if not meta.get("name"):
                 if meta.get("generateName"):
-                    meta["name"] = meta["generateName"] + "".join(secrets.choice(_GENERATE_ALPHABET)
-                                                                  for _ in range(5))
+                    meta["name"] = meta["generateName"] + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
                 else:
-                    raise invalid(rt.kind, rt.group, "", [FieldError("required", "metadata.name",
-                                                                     detail="name or generateName is required")])
+                    raise invalid(
+                        rt.kind,
+                        rt.group,
+                        "",
+                        [FieldError("required", "metadata.name", detail="name or generateName is required")],
+                    )
             name = meta["name"]
             if rt.namespaced:
                 self._check_namespace(rt, meta["namespace"], name)
-            for server_owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                                 "generation", "managedFields", "selfLink"):
+            for server_owned in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "managedFields",
+                "selfLink",
+            ):
                 meta.pop(server_owned, None)
             if not trusted and rt.status_subresource:
                 status = builtins.initial_status(rt.kind, obj.get("status")) if not rt.custom else None
@@ -326,12 +362,15 @@ class Cluster:
             raise bad_request("the body of the request was not a JSON object")
         obj = clone(body)
         if obj.get("kind") and obj["kind"] != rt.kind:
-            raise bad_request(f"the kind of the object ({obj['kind']}) does not match the kind of the resource "
-                              f"({rt.kind})")
+            raise bad_request(
+                f"the kind of the object ({obj['kind']}) does not match the kind of the resource ({rt.kind})"
+            )
         group = obj.get("apiVersion", rt.api_version).rpartition("/")[0]
         if group != rt.group:
-            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
-                              f"API version ({rt.api_version})")
+            raise bad_request(
+                f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
+                f"API version ({rt.api_version})"
+            )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         meta = obj.get("metadata")
         if meta is None:
@@ -341,8 +380,9 @@ class Cluster:
         if rt.namespaced:
             body_ns = meta.get("namespace")
             if namespace and body_ns and body_ns != namespace:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on the "
-                                  "request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace or body_ns or "default"
         else:
             meta.pop("namespace", None)
@@ -350,14 +390,25 @@ class Cluster:
 
     # ------------------------------------------------------------------ update / patch
 
-    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
-               subresource: str | None = None, dry_run: bool = False, trusted: bool = False,
-               create_if_missing: bool = False, strict: bool = False) -> WriteResult:
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        trusted: bool = False,
+        create_if_missing: bool = False,
+        strict: bool = False,
+    ) -> WriteResult:
         """PUT (also the second half of every PATCH): optimistic concurrency on metadata.resourceVersion."""
         obj = self._check_body(rt, body, namespace)
         if obj["metadata"].get("name", name) != name:
-            raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on "
-                              f"the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})"
+            )
         obj["metadata"]["name"] = name
         with self.lock:
             key = ((namespace or "") if rt.namespaced else "", name)
@@ -385,8 +436,7 @@ class Cluster:
             self._after_change(rt, new)
             return WriteResult(self.present(rt, new), warnings=warnings)
 
-    def _merge_server_fields(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str | None,
-                             trusted: bool) -> Obj:
+    def _merge_server_fields(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str | None, trusted: bool) -> Obj:
         if subresource == "status":
             new = clone(old)  # a status write changes nothing but status
             if "status" in obj:
@@ -396,8 +446,15 @@ class Cluster:
             return new
         new = obj
         meta, old_meta = new["metadata"], old["metadata"]
-        for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                      "namespace", "resourceVersion"):
+        for owned in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "namespace",
+            "resourceVersion",
+        ):
             if owned in old_meta:
                 meta[owned] = old_meta[owned]
             else:
@@ -425,9 +482,18 @@ class Cluster:
         generation = old["metadata"].get("generation", 1)
         new["metadata"]["generation"] = generation + 1 if changed else generation
 
-    def patch(self, rt: ResourceType, namespace: str | None, name: str, apply: Callable[[Obj], Obj], *,
-              subresource: str | None = None, dry_run: bool = False, create_body: Obj | None = None,
-              strict: bool = False) -> WriteResult:
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        apply: Callable[[Obj], Obj],
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        create_body: Obj | None = None,
+        strict: bool = False,
+    ) -> WriteResult:
         """PATCH: ``apply`` turns the current object into the desired one; a resourceVersion it sets is a
         precondition. ``create_body`` (server-side apply) creates the object when it does not exist."""
         with self.lock:
@@ -448,8 +514,9 @@ class Cluster:
 
     # ------------------------------------------------------------------ delete
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, options: Obj | None = None, *,
-               dry_run: bool = False) -> WriteResult:
+    def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, options: Obj | None = None, *, dry_run: bool = False
+    ) -> WriteResult:
         options = options or {}
         with self.lock:
             key = ((namespace or "") if rt.namespaced else "", name)
@@ -458,12 +525,21 @@ class Cluster:
                 raise not_found(rt.plural, rt.group, name)
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != obj["metadata"]["uid"]:
-                raise conflict(rt.plural, rt.group, name, f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                                         f"UID in object meta: {obj['metadata']['uid']}")
+                raise conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, "
+                    f"UID in object meta: {obj['metadata']['uid']}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != obj["metadata"]["resourceVersion"]:
-                raise conflict(rt.plural, rt.group, name,
-                               f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                               f"ResourceVersion in object meta: {obj['metadata']['resourceVersion']}")
+                raise conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                    f"ResourceVersion in object meta: {obj['metadata']['resourceVersion']}",
+                )
             if dry_run:
                 return self._delete_result(rt, obj, gone=not obj["metadata"].get("finalizers"))
             policy = options.get("propagationPolicy")
@@ -597,8 +673,10 @@ class Cluster:
             details["group"] = rt.group
         details["kind"] = rt.plural
         details["uid"] = obj["metadata"]["uid"]
-        return WriteResult(None, status_body={"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                              "status": "Success", "details": details})
+        return WriteResult(
+            None,
+            status_body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
+        )
 
     # ------------------------------------------------------------------ eviction (pods/eviction)
 
@@ -622,8 +700,9 @@ class Cluster:
                 return
             pdbs = self._pdbs_for(pod)
             if len(pdbs) > 1:
-                raise internal("This pod has more than one PodDisruptionBudget, which the eviction subresource "
-                               "does not support.")
+                raise internal(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+                )
             if pdbs:
                 self._check_budget(pdbs[0], pod)
             self.delete(pod_rt, namespace, name, options, dry_run=dry_run)
@@ -633,7 +712,8 @@ class Cluster:
         assert pdb_rt is not None
         labels = pod["metadata"].get("labels") or {}
         return [
-            pdb for (ns, _n), pdb in sorted(self._store(pdb_rt).items())
+            pdb
+            for (ns, _n), pdb in sorted(self._store(pdb_rt).items())
             if ns == pod["metadata"]["namespace"]
             and match_label_selector_object((pdb.get("spec") or {}).get("selector"), labels)
         ]
@@ -657,16 +737,36 @@ class Cluster:
             if status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) > 0:
                 return
         if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
-            raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                           {"causes": [{"reason": "DisruptionBudget",
-                                        "message": f"The disruption budget {name} is still being processed by the "
-                                                   "server."}], "retryAfterSeconds": 10},
-                           headers={"Retry-After": "10"})
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+                {
+                    "causes": [
+                        {
+                            "reason": "DisruptionBudget",
+                            "message": f"The disruption budget {name} is still being processed by the server.",
+                        }
+                    ],
+                    "retryAfterSeconds": 10,
+                },
+                headers={"Retry-After": "10"},
+            )
         if status.get("disruptionsAllowed", 0) <= 0:
-            raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                           {"causes": [{"reason": "DisruptionBudget",
-                                        "message": f"The disruption budget {name} needs {status.get('desiredHealthy', 0)}"
-                                                   f" healthy pods and has {status.get('currentHealthy', 0)} currently"}]})
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+                {
+                    "causes": [
+                        {
+                            "reason": "DisruptionBudget",
+                            "message": f"The disruption budget {name} needs {status.get('desiredHealthy', 0)}"
+                            f" healthy pods and has {status.get('currentHealthy', 0)} currently",
+                        }
+                    ]
+                },
+            )
 
     def _controller_scale(self, pod: Obj, seen: set[str]) -> int | None:
         """Replicas of the pod's scalable controller (Deployment via its ReplicaSet, ReplicaSet, StatefulSet);
@@ -681,8 +781,14 @@ class Cluster:
         if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
             return None
         top = owner
-        deploy_ref = next((r for r in owner["metadata"].get("ownerReferences") or []
-                           if r.get("controller") and r.get("kind") == "Deployment"), None)
+        deploy_ref = next(
+            (
+                r
+                for r in owner["metadata"].get("ownerReferences") or []
+                if r.get("controller") and r.get("kind") == "Deployment"
+            ),
+            None,
+        )
         if ref["kind"] == "ReplicaSet" and deploy_ref is not None:
             deploy_rt = self.find_type(group, "v1", "deployments")
             assert deploy_rt is not None
@@ -702,7 +808,8 @@ class Cluster:
         spec = pdb.get("spec") or {}
         ns = pdb["metadata"]["namespace"]
         pods = [
-            p for (pns, _n), p in self._store(pod_rt).items()
+            p
+            for (pns, _n), p in self._store(pod_rt).items()
             if pns == ns and match_label_selector_object(spec.get("selector"), p["metadata"].get("labels") or {})
         ]
         healthy = sum(1 for p in pods if self._pod_healthy(p))
@@ -727,8 +834,12 @@ class Cluster:
                 desired = scaled(min_available)
             else:
                 desired = expected
-        return {"disruptionsAllowed": max(healthy - desired, 0), "currentHealthy": healthy,
-                "desiredHealthy": desired, "expectedPods": expected}
+        return {
+            "disruptionsAllowed": max(healthy - desired, 0),
+            "currentHealthy": healthy,
+            "desiredHealthy": desired,
+            "expectedPods": expected,
+        }
 
     def _refresh_pdbs(self, namespace: str) -> None:
         """The disruption controller: keep each budget's status in step with the pods it selects."""
@@ -741,16 +852,26 @@ class Cluster:
             budget = self.pdb_budget(pdb)
             if budget is None:  # failSafe: no scale found for some pod
                 status["disruptionsAllowed"] = 0
-                condition = {"type": "DisruptionAllowed", "status": "False", "reason": "SyncFailed",
-                             "message": "found no controllers for some of the selected pods"}
+                condition = {
+                    "type": "DisruptionAllowed",
+                    "status": "False",
+                    "reason": "SyncFailed",
+                    "message": "found no controllers for some of the selected pods",
+                }
             else:
                 status.update(budget)
                 status["observedGeneration"] = pdb["metadata"].get("generation", 1)
                 allowed = budget["disruptionsAllowed"] > 0
-                condition = {"type": "DisruptionAllowed", "status": "True" if allowed else "False",
-                             "reason": "SufficientPods" if allowed else "InsufficientPods", "message": "",
-                             "observedGeneration": status["observedGeneration"]}
-            old_cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), {})
+                condition = {
+                    "type": "DisruptionAllowed",
+                    "status": "True" if allowed else "False",
+                    "reason": "SufficientPods" if allowed else "InsufficientPods",
+                    "message": "",
+                    "observedGeneration": status["observedGeneration"],
+                }
+            old_cond: Obj = next(
+                (c for c in status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), {}
+            )
             same = old_cond.get("status") == condition["status"] and old_cond.get("reason") == condition["reason"]
             condition["lastTransitionTime"] = old_cond.get("lastTransitionTime", now()) if same else now()
             status["conditions"] = [condition]
@@ -762,14 +883,18 @@ class Cluster:
                 self._emit(pdb_rt, "MODIFIED", new, pdb)
 
     def _after_change(self, rt: ResourceType, obj: Obj) -> None:
-        if rt.kind in ("Pod", "PodDisruptionBudget", "ReplicaSet", "StatefulSet", "Deployment") and \
-                rt.group in ("", "policy", "apps"):
+        if rt.kind in ("Pod", "PodDisruptionBudget", "ReplicaSet", "StatefulSet", "Deployment") and rt.group in (
+            "",
+            "policy",
+            "apps",
+        ):
             self._refresh_pdbs(obj["metadata"]["namespace"])
 
     # ------------------------------------------------------------------ watch
 
-    def watch(self, rt: ResourceType, namespace: str | None, matches: Callable[[Obj], bool],
-              resource_version: str | None) -> tuple[Watcher, list[Event]]:
+    def watch(
+        self, rt: ResourceType, namespace: str | None, matches: Callable[[Obj], bool], resource_version: str | None
+    ) -> tuple[Watcher, list[Event]]:
         """Register a watcher; return it with the events to send first (initial ADDED or replay from rv)."""
         with self.lock:
             watcher = Watcher(rt.key, namespace, matches)
@@ -777,8 +902,9 @@ class Cluster:
             if not resource_version or resource_version == "0":
                 for (ns, _name), obj in sorted(self._store(rt).items()):
                     if namespace is None or ns == namespace:
-                        backlog.append(Event(int(obj["metadata"]["resourceVersion"]), rt.key, "ADDED", clone(obj),
-                                             None))
+                        backlog.append(
+                            Event(int(obj["metadata"]["resourceVersion"]), rt.key, "ADDED", clone(obj), None)
+                        )
             else:
                 try:
                     since = int(resource_version)
@@ -787,8 +913,13 @@ class Cluster:
                 oldest = self.log[0].rv if self.log else self.rv + 1
                 if since < oldest - 1 and self.log and len(self.log) == self.log.maxlen:
                     raise ApiError(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
-                backlog = [e for e in self.log if e.rv > since and e.key == rt.key
-                           and (namespace is None or e.obj["metadata"].get("namespace") == namespace)]
+                backlog = [
+                    e
+                    for e in self.log
+                    if e.rv > since
+                    and e.key == rt.key
+                    and (namespace is None or e.obj["metadata"].get("namespace") == namespace)
+                ]
             self.watchers.append(watcher)
             return watcher, backlog
 
@@ -827,9 +958,14 @@ class Cluster:
 
     def dump(self) -> Obj:
         with self.lock:
-            return {"resourceVersion": self.rv,
-                    "objects": [{"group": g, "plural": p, "items": list(store.values())}
-                                for (g, p), store in self.objects.items() if store]}
+            return {
+                "resourceVersion": self.rv,
+                "objects": [
+                    {"group": g, "plural": p, "items": list(store.values())}
+                    for (g, p), store in self.objects.items()
+                    if store
+                ],
+            }
 
     def load(self, state: Obj) -> None:
         with self.lock:
@@ -851,4 +987,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
             return True
         time.sleep(interval)
     return predicate()
-

@@ -62,8 +62,14 @@ class FieldError:
 class ApiError(Exception):
     """An error answered with a ``Status`` body."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -107,24 +113,30 @@ def not_found(plural: str, group: str, name: str) -> ApiError:
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified(plural, group)} "{name}" already exists',
-                    _details(name, group, plural))
+    return ApiError(
+        409, "AlreadyExists", f'{qualified(plural, group)} "{name}" already exists', _details(name, group, plural)
+    )
 
 
 def conflict(plural: str, group: str, name: str, detail: str | None = None) -> ApiError:
     detail = detail or "the object has been modified; please apply your changes to the latest version and try again"
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified(plural, group)} "{name}": {detail}',
-                    _details(name, group, plural))
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(plural, group)} "{name}": {detail}',
+        _details(name, group, plural),
+    )
 
 
 def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiError:
-    if len(errors) == 1:
-        aggregate = str(errors[0])
-    else:
-        aggregate = "[" + ", ".join(str(e) for e in errors) + "]"
+    aggregate = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
     causes = [{"reason": e.cause_type, "message": e.body(), "field": e.path} for e in errors]
-    return ApiError(422, "Invalid", f'{qualified(kind, group)} "{name}" is invalid: {aggregate}',
-                    _details(name, group, kind, causes=causes))
+    return ApiError(
+        422,
+        "Invalid",
+        f'{qualified(kind, group)} "{name}" is invalid: {aggregate}',
+        _details(name, group, kind, causes=causes),
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -137,15 +149,20 @@ def forbidden(plural: str, group: str, name: str, detail: str) -> ApiError:
 
 
 def method_not_allowed(plural: str, group: str, verb: str) -> ApiError:
-    return ApiError(405, "MethodNotAllowed",
-                    f"{verb} is not supported on resources of kind {qualified(plural, group)!r}",
-                    _details("", group, plural))
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        f"{verb} is not supported on resources of kind {qualified(plural, group)!r}",
+        _details("", group, plural),
+    )
 
 
 def unsupported_media_type(accepted: list[str]) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType",
-                    "the body of the request was in an unknown format - accepted media types include: "
-                    + ", ".join(accepted))
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+    )
 
 
 def unauthorized() -> ApiError:
@@ -157,18 +174,19 @@ def gone(message: str) -> ApiError:
 
 
 def internal(message: str) -> ApiError:
-    return ApiError(500, "InternalError", f"Internal error occurred: {message}",
-                    {"causes": [{"message": message}]})
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
 
 
 # Status bodies for injected faults, keyed by code (what the real server and its proxies answer).
 FAULT_REASONS = {
     429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
-    500: ("InternalError", "an error on the server (\"injected fault\") has prevented the request from succeeding"),
-    502: ("InternalError", "an error on the server (\"Bad Gateway\") has prevented the request from succeeding"),
+    500: ("InternalError", 'an error on the server ("injected fault") has prevented the request from succeeding'),
+    502: ("InternalError", 'an error on the server ("Bad Gateway") has prevented the request from succeeding'),
     503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
-    504: ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing"
-                     " the request"),
+    504: (
+        "Timeout",
+        "the server was unable to return a response in the time allotted, but may still be processing the request",
+    ),
 }
 
 

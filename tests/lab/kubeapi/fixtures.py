@@ -30,8 +30,10 @@ class KubeAPI:
     def require_server(self) -> KubeAPIServer:
         """The test API server; skips the test when running against a real cluster."""
         if self.server is None:
-            pytest.skip("needs the test API server (state backdoor or fault injection); K8S_AUTH_KUBECONFIG points "
-                        "at a real cluster")
+            pytest.skip(
+                "needs the test API server (state backdoor or fault injection); K8S_AUTH_KUBECONFIG points "
+                "at a real cluster"
+            )
         return self.server
 
 

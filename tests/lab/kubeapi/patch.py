@@ -52,7 +52,7 @@ def _walk(doc: Any, parts: list[str], path: str) -> Any:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise PatchError(f"doc is missing path: \"{path}\": missing value")
+            raise PatchError(f'doc is missing path: "{path}": missing value')
     return node
 
 
@@ -101,9 +101,9 @@ def _add(doc: Any, parts: list[str], value: Any, path: str) -> Any:
         elif last.isdigit() and int(last) <= len(parent):
             parent.insert(int(last), value)
         else:
-            raise PatchError(f"add operation does not apply: doc is missing path: \"{path}\": missing value")
+            raise PatchError(f'add operation does not apply: doc is missing path: "{path}": missing value')
     else:
-        raise PatchError(f"add operation does not apply: doc is missing path: \"{path}\": missing value")
+        raise PatchError(f'add operation does not apply: doc is missing path: "{path}": missing value')
     return doc
 
 
@@ -117,7 +117,7 @@ def _remove(doc: Any, parts: list[str], path: str) -> Any:
     elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         del parent[int(last)]
     else:
-        raise PatchError(f"remove operation does not apply: doc is missing path: \"{path}\": missing value")
+        raise PatchError(f'remove operation does not apply: doc is missing path: "{path}": missing value')
     return doc
 
 
@@ -125,12 +125,22 @@ def _remove(doc: Any, parts: list[str], path: str) -> Any:
 
 # path (dot separated, list items as "[]") -> merge key; "" means a list of primitives merged as a set.
 _POD_SPEC = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
-    "imagePullSecrets": "name", "hostAliases": "ip", "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name", "schedulingGates": "name",
-    "containers[].ports": "containerPort", "containers[].env": "name", "containers[].volumeMounts": "mountPath",
-    "containers[].volumeDevices": "devicePath", "containers[].resizePolicy": "resourceName",
-    "initContainers[].ports": "containerPort", "initContainers[].env": "name",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "volumes": "name",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
+    "containers[].ports": "containerPort",
+    "containers[].env": "name",
+    "containers[].volumeMounts": "mountPath",
+    "containers[].volumeDevices": "devicePath",
+    "containers[].resizePolicy": "resourceName",
+    "initContainers[].ports": "containerPort",
+    "initContainers[].env": "name",
     "initContainers[].volumeMounts": "mountPath",
 }
 _META = {"metadata.finalizers": "", "metadata.ownerReferences": "uid"}
@@ -144,8 +154,13 @@ _TEMPLATE = _with_prefix("spec.template.spec", _POD_SPEC)
 _CONDITIONS = {"status.conditions": "type"}
 MERGE_KEYS: dict[str, dict[str, str]] = {
     "Pod": {**_with_prefix("spec", _POD_SPEC), **_CONDITIONS},
-    "Node": {"spec.podCIDRs": "", "status.conditions": "type", "status.addresses": "type",
-             "status.images": "", "status.volumesAttached": "name"},
+    "Node": {
+        "spec.podCIDRs": "",
+        "status.conditions": "type",
+        "status.addresses": "type",
+        "status.images": "",
+        "status.volumesAttached": "name",
+    },
     "Service": {"spec.ports": "port"},
     "Deployment": {**_TEMPLATE, **_CONDITIONS},
     "DaemonSet": {**_TEMPLATE, **_CONDITIONS},
@@ -215,8 +230,9 @@ def _smp_list(target: list[Any], patch: list[Any], path: str, keys: dict[str, st
     for item in patch:
         if not isinstance(item, dict) or merge_key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {merge_key}")
-        index = next((i for i, t in enumerate(result) if isinstance(t, dict) and t.get(merge_key) == item[merge_key]),
-                     None)
+        index = next(
+            (i for i, t in enumerate(result) if isinstance(t, dict) and t.get(merge_key) == item[merge_key]), None
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 del result[index]

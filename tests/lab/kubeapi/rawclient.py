@@ -34,14 +34,23 @@ def connection(server: KubeAPIServer, timeout: float = 10) -> http.client.HTTPCo
     return http.client.HTTPConnection(server.host, server.port, timeout=timeout)
 
 
-def request(server: KubeAPIServer, method: str, path: str, body: Any = None,
-            content_type: str = "application/json", token: str | None = None, timeout: float = 10) -> Response:
+def request(
+    server: KubeAPIServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    content_type: str = "application/json",
+    token: str | None = None,
+    timeout: float = 10,
+) -> Response:
     conn = connection(server, timeout)
     headers = {"Accept": "application/json", "Authorization": f"Bearer {token or server.token}"}
     data: bytes | None = None
     if body is not None:
-        data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else
-                                                     json.dumps(body).encode())
+        data = (
+            body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
         headers["Content-Type"] = content_type
     try:
         conn.request(method, path, body=data, headers=headers)
@@ -56,7 +65,9 @@ def request(server: KubeAPIServer, method: str, path: str, body: Any = None,
     return Response(resp.status, parsed, resp.headers)
 
 
-def watch_lines(server: KubeAPIServer, path: str, count: int | None = None, timeout: float = 10) -> list[dict[str, Any]]:
+def watch_lines(
+    server: KubeAPIServer, path: str, count: int | None = None, timeout: float = 10
+) -> list[dict[str, Any]]:
     """GET a watch URL and return its decoded events: all of them until the server ends the stream
     (``timeoutSeconds``), or the first ``count``."""
     conn = connection(server, timeout)

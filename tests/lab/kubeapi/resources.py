@@ -57,49 +57,72 @@ class ResourceType:
         return f"{self.kind}List"
 
 
-def _builtin(group: str, version: str, kind: str, plural: str, namespaced: bool, short: str = "",
-             status: bool = False, generation: bool = False, extra: tuple[str, ...] = (),
-             returns_object: bool = False) -> ResourceType:
+def _builtin(
+    api_version: str,
+    kind: str,
+    plural: str,
+    namespaced: bool,
+    short: str = "",
+    *,
+    status: bool = False,
+    generation: bool = False,
+    extra: tuple[str, ...] = (),
+    returns_object: bool = False,
+) -> ResourceType:
+    group, _, version = api_version.rpartition("/")
     return ResourceType(
-        group=group, version=version, kind=kind, plural=plural, namespaced=namespaced,
-        short_names=short.split(",") if short else [], singular=kind.lower(), status_subresource=status,
-        extra_subresources=list(extra), has_generation=generation, return_deleted_object=returns_object,
+        group=group,
+        version=version,
+        kind=kind,
+        plural=plural,
+        namespaced=namespaced,
+        short_names=short.split(",") if short else [],
+        singular=kind.lower(),
+        status_subresource=status,
+        extra_subresources=list(extra),
+        has_generation=generation,
+        return_deleted_object=returns_object,
     )
 
 
 def builtin_types() -> list[ResourceType]:
     return [
-        _builtin("", "v1", "Namespace", "namespaces", False, "ns", status=True, returns_object=True),
-        _builtin("", "v1", "Node", "nodes", False, "no", status=True),
-        _builtin("", "v1", "Pod", "pods", True, "po", status=True, extra=("eviction",), returns_object=True),
-        _builtin("", "v1", "Secret", "secrets", True),
-        _builtin("", "v1", "ConfigMap", "configmaps", True, "cm"),
-        _builtin("", "v1", "ServiceAccount", "serviceaccounts", True, "sa", returns_object=True),
-        _builtin("", "v1", "PersistentVolume", "persistentvolumes", False, "pv", status=True),
-        _builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc", status=True),
-        _builtin("", "v1", "Service", "services", True, "svc", status=True),
-        _builtin("", "v1", "Event", "events", True, "ev"),
-        _builtin("apps", "v1", "Deployment", "deployments", True, "deploy", status=True, generation=True,
-                 extra=("scale",)),
-        _builtin("apps", "v1", "DaemonSet", "daemonsets", True, "ds", status=True, generation=True),
-        _builtin("apps", "v1", "StatefulSet", "statefulsets", True, "sts", status=True, generation=True,
-                 extra=("scale",)),
-        _builtin("apps", "v1", "ReplicaSet", "replicasets", True, "rs", status=True, generation=True,
-                 extra=("scale",)),
-        _builtin("batch", "v1", "Job", "jobs", True, status=True, generation=True),
-        _builtin("batch", "v1", "CronJob", "cronjobs", True, "cj", status=True, generation=True),
-        _builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, "pdb", status=True,
-                 generation=True),
-        _builtin("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, "sc", returns_object=True),
-        _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", True, "ing", status=True, generation=True),
-        _builtin("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
-        _builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
-        _builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
-        _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
-        _builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
-        _builtin("coordination.k8s.io", "v1", "Lease", "leases", True),
-        _builtin("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
-                 "crd,crds", status=True, generation=True),
+        _builtin("v1", "Namespace", "namespaces", False, "ns", status=True, returns_object=True),
+        _builtin("v1", "Node", "nodes", False, "no", status=True),
+        _builtin("v1", "Pod", "pods", True, "po", status=True, extra=("eviction",), returns_object=True),
+        _builtin("v1", "Secret", "secrets", True),
+        _builtin("v1", "ConfigMap", "configmaps", True, "cm"),
+        _builtin("v1", "ServiceAccount", "serviceaccounts", True, "sa", returns_object=True),
+        _builtin("v1", "PersistentVolume", "persistentvolumes", False, "pv", status=True),
+        _builtin("v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc", status=True),
+        _builtin("v1", "Service", "services", True, "svc", status=True),
+        _builtin("v1", "Event", "events", True, "ev"),
+        _builtin(
+            "apps/v1", "Deployment", "deployments", True, "deploy", status=True, generation=True, extra=("scale",)
+        ),
+        _builtin("apps/v1", "DaemonSet", "daemonsets", True, "ds", status=True, generation=True),
+        _builtin("apps/v1", "StatefulSet", "statefulsets", True, "sts", status=True, generation=True, extra=("scale",)),
+        _builtin("apps/v1", "ReplicaSet", "replicasets", True, "rs", status=True, generation=True, extra=("scale",)),
+        _builtin("batch/v1", "Job", "jobs", True, status=True, generation=True),
+        _builtin("batch/v1", "CronJob", "cronjobs", True, "cj", status=True, generation=True),
+        _builtin("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True, "pdb", status=True, generation=True),
+        _builtin("storage.k8s.io/v1", "StorageClass", "storageclasses", False, "sc", returns_object=True),
+        _builtin("networking.k8s.io/v1", "Ingress", "ingresses", True, "ing", status=True, generation=True),
+        _builtin("networking.k8s.io/v1", "IngressClass", "ingressclasses", False),
+        _builtin("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
+        _builtin("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
+        _builtin("rbac.authorization.k8s.io/v1", "Role", "roles", True),
+        _builtin("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+        _builtin("coordination.k8s.io/v1", "Lease", "leases", True),
+        _builtin(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            False,
+            "crd,crds",
+            status=True,
+            generation=True,
+        ),
     ]
 
 
@@ -123,8 +146,11 @@ def load_crd_file(path: Path) -> list[dict[str, Any]]:
     cached = _CRD_FILE_CACHE.get(key)
     if cached is None:
         text = _HELM_TEMPLATE.sub("", path.read_text(encoding="utf-8"))
-        cached = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)  # noqa: S506 - safe loader
-                  and d.get("kind") == "CustomResourceDefinition"]
+        cached = [
+            d
+            for d in yaml.load_all(text, Loader=_Loader)
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+        ]
         _CRD_FILE_CACHE[key] = cached
     return cached
 
@@ -143,12 +169,20 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
         schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
         types.append(
             ResourceType(
-                group=spec["group"], version=version["name"], kind=names["kind"], plural=names["plural"],
-                namespaced=spec.get("scope", "Namespaced") == "Namespaced", short_names=names.get("shortNames") or [],
-                singular=names.get("singular") or names["kind"].lower(), categories=names.get("categories") or [],
+                group=spec["group"],
+                version=version["name"],
+                kind=names["kind"],
+                plural=names["plural"],
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=names.get("shortNames") or [],
+                singular=names.get("singular") or names["kind"].lower(),
+                categories=names.get("categories") or [],
                 status_subresource="status" in subresources,
                 extra_subresources=["scale"] if "scale" in subresources else [],
-                has_generation=True, schema=schema, crd_name=crd["metadata"]["name"], storage_version=storage,
+                has_generation=True,
+                schema=schema,
+                crd_name=crd["metadata"]["name"],
+                storage_version=storage,
             )
         )
     return types

@@ -27,27 +27,40 @@ MISSING: Any = object()
 # ObjectMeta fields a client may send; anything else under metadata is dropped like the real decoder does.
 OBJECT_META_FIELDS = frozenset(
     {
-        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-        "ownerReferences", "finalizers", "managedFields",
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
     }
 )
 
 
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def json_type(value: Any) -> str:
+    """The JSON type name go-openapi reports (bool before int: Python's bool is an int)."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    return next((name for cls, name in _JSON_TYPES if isinstance(value, cls)), "object")
 
 
 def _child(path: str, key: str) -> str:
@@ -180,16 +193,25 @@ def validate(value: Any, schema: Schema, path: str = "", old: Any = MISSING) -> 
 def _validate_node(value: Any, schema: Schema, path: str, old: Any, errors: list[FieldError]) -> None:
     if value is None:
         if not schema.get("nullable") and schema.get("type"):
-            errors.append(FieldError("type", path, "null", f"{path} in body must be of type {schema['type']}: \"null\""))
+            errors.append(FieldError("type", path, "null", f'{path} in body must be of type {schema["type"]}: "null"'))
         return
     if schema.get("x-kubernetes-int-or-string"):
         if json_type(value) not in ("integer", "string"):
-            errors.append(FieldError("type", path, json_type(value),
-                                     f'{path} in body must be of type integer,string: "{json_type(value)}"'))
+            errors.append(
+                FieldError(
+                    "type",
+                    path,
+                    json_type(value),
+                    f'{path} in body must be of type integer,string: "{json_type(value)}"',
+                )
+            )
             return
     elif schema.get("type") and not _type_ok(value, schema["type"]):
-        errors.append(FieldError("type", path, json_type(value),
-                                 f'{path} in body must be of type {schema["type"]}: "{json_type(value)}"'))
+        errors.append(
+            FieldError(
+                "type", path, json_type(value), f'{path} in body must be of type {schema["type"]}: "{json_type(value)}"'
+            )
+        )
         return
     before = len(errors)
     if "enum" in schema and value not in schema["enum"]:
@@ -213,8 +235,9 @@ def _validate_string(value: str, schema: Schema, path: str, errors: list[FieldEr
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(FieldError("toolong", path, value, f"may not be more than {schema['maxLength']} bytes"))
     if "minLength" in schema and len(value) < schema["minLength"]:
-        errors.append(FieldError("invalid", path, value,
-                                 f"{path} in body should be at least {schema['minLength']} chars long"))
+        errors.append(
+            FieldError("invalid", path, value, f"{path} in body should be at least {schema['minLength']} chars long")
+        )
     if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
         errors.append(FieldError("invalid", path, value, f"{path} in body should match '{schema['pattern']}'"))
     check = STRING_FORMATS.get(schema.get("format", ""))
@@ -228,15 +251,17 @@ def _validate_number(value: float, schema: Schema, path: str, errors: list[Field
         if schema.get("exclusiveMinimum") and value <= low:
             errors.append(FieldError("invalid", path, value, f"{path} in body should be greater than {_num(low)}"))
         elif value < low:
-            errors.append(FieldError("invalid", path, value,
-                                     f"{path} in body should be greater than or equal to {_num(low)}"))
+            errors.append(
+                FieldError("invalid", path, value, f"{path} in body should be greater than or equal to {_num(low)}")
+            )
     if "maximum" in schema:
         high = schema["maximum"]
         if schema.get("exclusiveMaximum") and value >= high:
             errors.append(FieldError("invalid", path, value, f"{path} in body should be less than {_num(high)}"))
         elif value > high:
-            errors.append(FieldError("invalid", path, value,
-                                     f"{path} in body should be less than or equal to {_num(high)}"))
+            errors.append(
+                FieldError("invalid", path, value, f"{path} in body should be less than or equal to {_num(high)}")
+            )
     step = schema.get("multipleOf")
     if step and not math.isclose(value / step, round(value / step)):
         errors.append(FieldError("invalid", path, value, f"{path} in body should be a multiple of {_num(step)}"))
@@ -260,8 +285,9 @@ def _validate_array(value: list[Any], schema: Schema, path: str, old: Any, error
             old_item = old_by_key.get(_list_key(item, map_keys), MISSING) if old_by_key else MISSING
             _validate_node(item, items, f"{path}[{i}]", old_item, errors)
     if "minItems" in schema and len(value) < schema["minItems"]:
-        errors.append(FieldError("invalid", path, len(value),
-                                 f"{path} in body should have at least {schema['minItems']} items"))
+        errors.append(
+            FieldError("invalid", path, len(value), f"{path} in body should have at least {schema['minItems']} items")
+        )
     if "maxItems" in schema and len(value) > schema["maxItems"]:
         errors.append(FieldError("toomany", path, len(value), f"must have at most {schema['maxItems']} items"))
     if list_type in ("set", "map"):
@@ -296,7 +322,7 @@ def _immutable(new: Any, old: Any) -> bool:
 # rule text -> (needs oldSelf, check(self, oldSelf) -> ok)
 CEL_RULES: dict[str, tuple[bool, Callable[[Any, Any], bool]]] = {
     "self == oldSelf": (True, _immutable),
-    "oldSelf == 0 || self == oldSelf": (True, lambda new, old: old == 0 or new == old),
+    "oldSelf == 0 || self == oldSelf": (True, lambda new, old: old in (0, new)),
     "!self.startsWith('-')": (False, lambda new, _old: not str(new).startswith("-")),
     "!oldSelf.hasValue() || self == oldSelf.value()": (True, _immutable),
 }

@@ -14,14 +14,32 @@ _TOKEN = re.compile(r"\s*(!=|==|=|\(|\)|,|!|[^\s!=(),]+)")
 
 # Fields each kind can be selected on, beyond metadata.name / metadata.namespace (GetAttrs of each registry).
 SELECTABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
+    "Pod": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
     "Node": ("spec.unschedulable",),
     "Namespace": ("status.phase",),
     "Secret": ("type",),
-    "Event": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-              "reportingComponent", "source", "type"),
+    "Event": (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
     "PersistentVolumeClaim": ("status.phase",),
     "ReplicaSet": ("status.replicas",),
     "Job": ("status.successful",),
@@ -44,6 +62,26 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def _absent(key: str) -> Requirement:
+    return lambda labels: key not in labels
+
+
+def _present(key: str) -> Requirement:
+    return lambda labels: key in labels
+
+
+def _equals(key: str, value: str, negate: bool) -> Requirement:
+    return lambda labels: (labels.get(key) == value) != negate
+
+
+def _member(key: str, values: frozenset[str], negate: bool) -> Requirement:
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _field_equals(path: str, value: str, negate: bool) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: (field_value(obj, path) == value) != negate
+
+
 def parse_label_selector(text: str | None) -> Requirement:
     """Parse ``a=b,c!=d,e in (f,g),h notin (i),j,!k`` into a predicate over a label map."""
     if not text or not text.strip():
@@ -61,7 +99,7 @@ def parse_label_selector(text: str | None) -> Requirement:
             if i + 1 >= len(tokens):
                 raise fail("found '', expected: identifier")
             key = tokens[i + 1]
-            reqs.append(lambda labels, k=key: k not in labels)
+            reqs.append(_absent(key))
             i += 2
         else:
             key = tok
@@ -73,10 +111,7 @@ def parse_label_selector(text: str | None) -> Requirement:
                 else:
                     value = tokens[i + 2]
                     i += 3
-                if op == "!=":
-                    reqs.append(lambda labels, k=key, v=value: labels.get(k) != v)
-                else:
-                    reqs.append(lambda labels, k=key, v=value: labels.get(k) == v)
+                reqs.append(_equals(key, value, negate=op == "!="))
             elif op in ("in", "notin"):
                 if i + 2 >= len(tokens) or tokens[i + 2] != "(":
                     raise fail(f"found '{tokens[i + 2] if i + 2 < len(tokens) else ''}', expected: '('")
@@ -88,13 +123,10 @@ def parse_label_selector(text: str | None) -> Requirement:
                     j += 1
                 if j >= len(tokens):
                     raise fail("found '', expected: ')'")
-                if op == "in":
-                    reqs.append(lambda labels, k=key, vs=frozenset(values): labels.get(k) in vs)
-                else:
-                    reqs.append(lambda labels, k=key, vs=frozenset(values): labels.get(k) not in vs)
+                reqs.append(_member(key, frozenset(values), negate=op == "notin"))
                 i = j + 1
             elif op == ",":
-                reqs.append(lambda labels, k=key: k in labels)
+                reqs.append(_present(key))
                 i += 1
             else:
                 raise fail(f"found '{op}', expected: in, notin, =, ==, !=, ',' or end of string")
@@ -109,11 +141,11 @@ def field_value(obj: dict[str, Any], path: str) -> str:
     node: Any = obj
     for part in path.split("."):
         node = node.get(part) if isinstance(node, dict) else None
-    if node is None:
-        return "false" if path in _BOOL_FIELDS else ""
+    if node is None and path in _BOOL_FIELDS:
+        node = False
     if isinstance(node, bool):
         return "true" if node else "false"
-    return str(node)
+    return "" if node is None else str(node)
 
 
 def parse_field_selector(text: str | None, kind: str, custom: bool) -> Callable[[dict[str, Any]], bool]:
@@ -122,8 +154,7 @@ def parse_field_selector(text: str | None, kind: str, custom: bool) -> Callable[
         return lambda _obj: True
     allowed = {"metadata.name", "metadata.namespace", *(() if custom else SELECTABLE_FIELDS.get(kind, ()))}
     checks: list[Callable[[dict[str, Any]], bool]] = []
-    for term in text.split(","):
-        term = term.strip()
+    for term in (t.strip() for t in text.split(",")):
         if not term:
             continue
         match = re.fullmatch(r"([^=!]+)(!=|==|=)(.*)", term)
@@ -131,30 +162,32 @@ def parse_field_selector(text: str | None, kind: str, custom: bool) -> Callable[
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = match.group(1).strip(), match.group(2), match.group(3).strip()
         if path not in allowed:
-            raise bad_request(f'"{path}" is not a known field selector: only "{", ".join(sorted(allowed))}"'
-                              if custom else f"field label not supported: {path}")
-        if op == "!=":
-            checks.append(lambda obj, p=path, v=value: field_value(obj, p) != v)
-        else:
-            checks.append(lambda obj, p=path, v=value: field_value(obj, p) == v)
+            raise bad_request(
+                f'"{path}" is not a known field selector: only "{", ".join(sorted(allowed))}"'
+                if custom
+                else f"field label not supported: {path}"
+            )
+        checks.append(_field_equals(path, value, negate=op == "!="))
     return lambda obj: all(check(obj) for check in checks)
 
 
+_EXPRESSION_OPS: dict[str, Callable[[dict[str, str], str, list[str]], bool]] = {
+    "In": lambda labels, key, values: labels.get(key) in values,
+    "NotIn": lambda labels, key, values: key not in labels or labels[key] not in values,
+    "Exists": lambda labels, key, _values: key in labels,
+    "DoesNotExist": lambda labels, key, _values: key not in labels,
+}
+
+
 def match_label_selector_object(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """Match a metav1.LabelSelector (matchLabels + matchExpressions); ``{}`` selects everything."""
+    """Match a metav1.LabelSelector (matchLabels + matchExpressions); ``{}`` selects everything, None nothing."""
     if selector is None:
         return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(
+        _EXPRESSION_OPS.get(expr.get("operator", ""), lambda *_: False)(
+            labels, expr.get("key", ""), expr.get("values") or []
+        )
+        for expr in selector.get("matchExpressions") or []
+    )

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hmac
 import json
+import queue
 import secrets
 import shutil
 import socket
@@ -106,8 +107,9 @@ class Faults:
         self._delay = 0.0
         self._down = False
 
-    def fail_next(self, n: int, status: int = 503, methods: str | Iterable[str] | None = None,
-                  include_discovery: bool = False) -> None:
+    def fail_next(
+        self, n: int, status: int = 503, methods: str | Iterable[str] | None = None, include_discovery: bool = False
+    ) -> None:
         """The next ``n`` matching requests get ``status`` with the real server's Status body for it."""
         with self._lock:
             self._fails.append(_Rule(n, _methods(methods), include_discovery, status))
@@ -189,7 +191,7 @@ class _HTTPServer(ThreadingHTTPServer):
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
-    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002 - signature of the base
+    def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hanging up mid-request are normal in fault tests
 
 
@@ -200,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kube-apiserver-lab"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -255,16 +257,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_json(err.code, err.status(), record, err.headers)
         except Exception as exc:  # a server bug must still answer like a server
             traceback.print_exc()
-            err = errors.internal(f"{type(exc).__name__}: {exc}")
-            self.send_json(500, err.status(), record)
+            failure = errors.internal(f"{type(exc).__name__}: {exc}")
+            self.send_json(500, failure.status(), record)
 
     def _authorized(self, token: str) -> bool:
         header = self.headers.get("Authorization") or ""
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
-    def send_json(self, code: int, body: Any, record: RecordedRequest, headers: dict[str, str] | None = None,
-                  warnings: Sequence[str] = ()) -> None:
+    def send_json(
+        self,
+        code: int,
+        body: Any,
+        record: RecordedRequest,
+        headers: dict[str, str] | None = None,
+        warnings: Sequence[str] = (),
+    ) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         record.status = code  # before the client can see the answer
         self.send_response(code)
@@ -323,6 +331,22 @@ def _query_list(query: dict[str, str], key: str) -> list[str]:
     return [v for v in query.get(key, "").split(",") if v]
 
 
+@dataclass
+class _Call:
+    """One request to a resource, once routed."""
+
+    method: str
+    rt: ResourceType
+    namespace: str | None
+    name: str
+    sub: str | None
+    query: dict[str, str]
+    body: Any
+    raw: bytes
+    ctype: str
+    dry_run: bool
+
+
 class _Router:
     def __init__(self, api: KubeAPIServer, handler: _Handler, record: RecordedRequest) -> None:
         self.api = api
@@ -348,8 +372,16 @@ class _Router:
         if method != "GET" and len(parts) <= (2 if parts[0] == "api" else 3):
             raise errors.method_not_allowed("", "", method)
         if parts == ["api"]:
-            self.reply(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.api.host}:{self.api.port}"}]})
+            self.reply(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.api.host}:{self.api.port}"}
+                    ],
+                },
+            )
             return
         if parts == ["apis"]:
             self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": self._groups()})
@@ -368,7 +400,7 @@ class _Router:
         if not rest:
             self.reply(200, self._resource_list(group, version))
             return
-        self._resource(method, group, version, rest, query, raw, ctype)
+        self._resource(method, group, version, rest, query=query, raw=raw, ctype=ctype)
 
     def _groups(self) -> list[Obj]:
         out = []
@@ -385,8 +417,13 @@ class _Router:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         resources: list[Obj] = []
         for rt in types:
-            entry: Obj = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                          "kind": rt.kind, "verbs": rt.verbs}
+            entry: Obj = {
+                "name": rt.plural,
+                "singularName": rt.singular,
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": rt.verbs,
+            }
             if rt.short_names:
                 entry["shortNames"] = rt.short_names
             if rt.categories:
@@ -395,27 +432,49 @@ class _Router:
             resources.append(entry)
             sub_base = {"singularName": "", "namespaced": rt.namespaced}
             if rt.status_subresource:
-                resources.append({"name": f"{rt.plural}/status", **sub_base, "kind": rt.kind,
-                                  "verbs": ["get", "patch", "update"]})
+                resources.append(
+                    {"name": f"{rt.plural}/status", **sub_base, "kind": rt.kind, "verbs": ["get", "patch", "update"]}
+                )
             if "eviction" in rt.extra_subresources:
-                resources.append({"name": f"{rt.plural}/eviction", **sub_base, "group": "policy", "version": "v1",
-                                  "kind": "Eviction", "verbs": ["create"]})
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/eviction",
+                        **sub_base,
+                        "group": "policy",
+                        "version": "v1",
+                        "kind": "Eviction",
+                        "verbs": ["create"],
+                    }
+                )
             if "scale" in rt.extra_subresources:
-                resources.append({"name": f"{rt.plural}/scale", **sub_base, "group": "autoscaling",
-                                  "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}".lstrip("/"),
-                "resources": resources}
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/scale",
+                        **sub_base,
+                        "group": "autoscaling",
+                        "version": "v1",
+                        "kind": "Scale",
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}".lstrip("/"),
+            "resources": resources,
+        }
 
     # ------------------------------------------------------------------ resources
 
-    def _resource(self, method: str, group: str, version: str, rest: list[str], query: dict[str, str],
-                  raw: bytes, ctype: str) -> None:
+    def _resource(
+        self, method: str, group: str, version: str, rest: list[str], *, query: dict[str, str], raw: bytes, ctype: str
+    ) -> None:
         watch = query.get("watch", "").lower() in ("1", "true")
         if rest[0] == "watch":
             watch, rest = True, rest[1:]
         namespace: str | None = None
-        if rest and rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status",
-                                                                                                         "finalize")):
+        namespace_sub = len(rest) == 3 and rest[2] in ("status", "finalize")
+        if rest and rest[0] == "namespaces" and len(rest) >= 3 and not namespace_sub:
             namespace, rest = rest[1], rest[2:]
         if not rest or len(rest) > 3:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
@@ -423,63 +482,74 @@ class _Router:
         if rt is None or (namespace is not None and not rt.namespaced):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else None
         if name is not None and rt.namespaced and namespace is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
-        dry_run = "All" in _query_list(query, "dryRun")
-        body = self.record.body
+        call = _Call(
+            method,
+            rt,
+            namespace,
+            name or "",
+            rest[2] if len(rest) > 2 else None,
+            query,
+            self.record.body,
+            raw,
+            ctype,
+            "All" in _query_list(query, "dryRun"),
+        )
         if name is None:
-            self._collection(method, rt, namespace, query, body, dry_run, watch)
-        elif sub is None:
-            self._item(method, rt, namespace, name, query, body, raw, ctype, dry_run)
+            self._collection(call, watch)
+        elif call.sub is None:
+            self._item(call)
         else:
-            self._subresource(method, rt, namespace, name, sub, query, body, raw, ctype, dry_run)
+            self._subresource(call)
 
     def _matcher(self, rt: ResourceType, query: dict[str, str]) -> Callable[[Obj], bool]:
         labels = parse_label_selector(query.get("labelSelector"))
         fields = parse_field_selector(query.get("fieldSelector"), rt.kind, rt.custom)
         return lambda obj: labels(obj["metadata"].get("labels") or {}) and fields(obj)
 
-    def _collection(self, method: str, rt: ResourceType, namespace: str | None, query: dict[str, str], body: Any,
-                    dry_run: bool, watch: bool) -> None:
-        if method == "GET" and watch:
+    def _collection(self, call: _Call, watch: bool) -> None:
+        rt, namespace, query = call.rt, call.namespace, call.query
+        if call.method == "GET" and watch:
             self._watch(rt, namespace, query)
-        elif method == "GET":
-            items, rv = self.cluster.list(rt, namespace, self._matcher(rt, query))
+        elif call.method == "GET":
+            items, rv = self.cluster.select(rt, namespace, self._matcher(rt, query))
             self.reply(200, self._list_body(rt, items, rv, query))
-        elif method == "POST":
+        elif call.method == "POST":
             if namespace is None and rt.namespaced:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
-            self._check_write_type(rt, self.record.content_type)
-            result = self.cluster.create(rt, namespace, body, dry_run=dry_run, strict=_strict(query))
-            self._after_write(rt, result.obj, dry_run)
+            self._check_write_type(call.ctype)
+            result = self.cluster.create(rt, namespace, call.body, dry_run=call.dry_run, strict=_strict(query))
+            self._after_write(rt, result.obj, call.dry_run)
             self.reply(201, result.obj, result.warnings)
-        elif method == "DELETE":
-            items, _rv = self.cluster.list(rt, namespace, self._matcher(rt, query))
+        elif call.method == "DELETE":
+            items, _rv = self.cluster.select(rt, namespace, self._matcher(rt, query))
             deleted = []
-            options = body if isinstance(body, dict) else {}
+            options = self._delete_options(query, call.body if isinstance(call.body, dict) else {})
             for item in items:
                 with contextlib.suppress(ApiError):
-                    result = self.cluster.delete(rt, item["metadata"].get("namespace"), item["metadata"]["name"],
-                                                 self._delete_options(query, options), dry_run=dry_run)
+                    result = self.cluster.delete(
+                        rt, item["metadata"].get("namespace"), item["metadata"]["name"], options, dry_run=call.dry_run
+                    )
                     deleted.append(result.obj or item)
             self.reply(200, self._list_body(rt, deleted, self.cluster.rv, {}))
         else:
-            raise errors.method_not_allowed(rt.plural, rt.group, method)
+            raise errors.method_not_allowed(rt.plural, rt.group, call.method)
 
     def _list_body(self, rt: ResourceType, items: list[Obj], rv: int, query: dict[str, str]) -> Obj:
         meta: Obj = {"resourceVersion": str(rv)}
         limit = int(query.get("limit") or 0)
+        offset = 0
         if query.get("continue"):
             try:
-                token = json.loads(base64.urlsafe_b64decode(query["continue"]))
-                offset = int(token["o"])
+                offset = int(json.loads(base64.urlsafe_b64decode(query["continue"]))["o"])
             except (ValueError, KeyError, TypeError):
-                raise ApiError(400, "BadRequest", "continue key is not valid: incorrect encoded start "
-                                                  "resourceVersion (version meta.k8s.io/v1)") from None
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                ) from None
             items = items[offset:]
-        else:
-            offset = 0
         if limit and len(items) > limit:
             meta["continue"] = base64.urlsafe_b64encode(json.dumps({"o": offset + limit, "rv": rv}).encode()).decode()
             meta["remainingItemCount"] = len(items) - limit
@@ -488,26 +558,27 @@ class _Router:
             items = [{k: v for k, v in i.items() if k not in ("apiVersion", "kind")} for i in items]
         return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": items}
 
-    def _item(self, method: str, rt: ResourceType, namespace: str | None, name: str, query: dict[str, str],
-              body: Any, raw: bytes, ctype: str, dry_run: bool, sub: str | None = None) -> None:
-        if method == "GET":
+    def _item(self, call: _Call) -> None:
+        rt, namespace, name = call.rt, call.namespace, call.name
+        if call.method == "GET":
             self.reply(200, self.cluster.get(rt, namespace, name))
-        elif method == "PUT":
-            self._check_write_type(rt, ctype)
+        elif call.method == "PUT":
+            self._check_write_type(call.ctype)
             self._maybe_conflict(rt, namespace, name)
-            result = self.cluster.update(rt, namespace, name, body, subresource=sub, dry_run=dry_run,
-                                         strict=_strict(query))
-            self._after_write(rt, result.obj, dry_run)
+            result = self.cluster.update(
+                rt, namespace, name, call.body, subresource=call.sub, dry_run=call.dry_run, strict=_strict(call.query)
+            )
+            self._after_write(rt, result.obj, call.dry_run)
             self.reply(200, result.obj, result.warnings)
-        elif method == "PATCH":
-            self._patch(rt, namespace, name, query, body, raw, ctype, dry_run, sub)
-        elif method == "DELETE" and sub is None:
-            options = self._delete_options(query, body if isinstance(body, dict) else {})
-            dry_run = dry_run or "All" in (options.get("dryRun") or [])
+        elif call.method == "PATCH":
+            self._patch(call)
+        elif call.method == "DELETE" and call.sub is None:
+            options = self._delete_options(call.query, call.body if isinstance(call.body, dict) else {})
+            dry_run = call.dry_run or "All" in (options.get("dryRun") or [])
             result = self.cluster.delete(rt, namespace, name, options, dry_run=dry_run)
             self.reply(200, result.obj if result.obj is not None else result.status_body)
         else:
-            raise errors.method_not_allowed(rt.plural, rt.group, method)
+            raise errors.method_not_allowed(rt.plural, rt.group, call.method)
 
     @staticmethod
     def _delete_options(query: dict[str, str], body: Obj) -> Obj:
@@ -520,37 +591,55 @@ class _Router:
             options["orphanDependents"] = query["orphanDependents"].lower() == "true"
         policy = options.get("propagationPolicy")
         if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [errors.FieldError(
-                "unsupported", "propagationPolicy", policy, 'supported values: "Foreground", "Background", "Orphan", '
-                                                            '"nil"')])
+            raise errors.invalid(
+                "DeleteOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    errors.FieldError(
+                        "unsupported",
+                        "propagationPolicy",
+                        policy,
+                        'supported values: "Foreground", "Background", "Orphan", "nil"',
+                    )
+                ],
+            )
         return options
 
     @staticmethod
-    def _check_write_type(rt: ResourceType, ctype: str | None) -> None:  # noqa: ARG004 - same for every kind
+    def _check_write_type(ctype: str | None) -> None:
         if ctype and ctype not in ("application/json", "application/yaml"):
-            raise errors.unsupported_media_type(["application/json", "application/yaml",
-                                                 "application/vnd.kubernetes.protobuf"])
+            raise errors.unsupported_media_type(
+                ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+            )
 
     def _maybe_conflict(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         self.cluster.get(rt, namespace, name)  # 404 first, as the real server checks existence before writing
         if self.api.faults.take_conflict():
             raise errors.conflict(rt.plural, rt.group, name)
 
-    def _patch(self, rt: ResourceType, namespace: str | None, name: str, query: dict[str, str], body: Any,
-               raw: bytes, ctype: str, dry_run: bool, sub: str | None) -> None:
+    def _patch(self, call: _Call) -> None:
+        rt, ctype, body = call.rt, call.ctype, call.body
         if ctype == STRATEGIC_PATCH and rt.custom:
             raise errors.unsupported_media_type([JSON_PATCH, MERGE_PATCH, APPLY_PATCH])
         if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
-            accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH] if rt.custom else [
-                JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
+            accepted = (
+                [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
+                if rt.custom
+                else [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
+            )
             raise errors.unsupported_media_type(accepted)
-        if isinstance(body, str) or (body is None and raw):
-            raise errors.bad_request(f"error decoding patch: invalid character in {raw[:40]!r}")
+        if isinstance(body, str) or (body is None and call.raw):
+            raise errors.bad_request(f"error decoding patch: invalid character in {call.raw[:40]!r}")
         create_body = None
         if ctype == APPLY_PATCH:
-            if not query.get("fieldManager"):
-                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
-                    "required", "fieldManager", detail="is required for apply patch")])
+            if not call.query.get("fieldManager"):
+                raise errors.invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    [errors.FieldError("required", "fieldManager", detail="is required for apply patch")],
+                )
             if not isinstance(body, dict):
                 raise errors.bad_request("error decoding YAML: the apply configuration is not an object")
             create_body = body
@@ -558,17 +647,23 @@ class _Router:
         def apply(current: Obj) -> Obj:
             if ctype == JSON_PATCH:
                 return json_patch(current, body)
-            if ctype == MERGE_PATCH:
-                return merge_patch(current, body)
             if ctype == STRATEGIC_PATCH or (ctype == APPLY_PATCH and not rt.custom):
                 return strategic_merge_patch(current, body, rt.kind)
-            return merge_patch(current, body)  # apply on a custom resource: fields set, nothing removed
+            return merge_patch(current, body)  # merge patch; apply on a custom resource: fields set, none removed
 
-        if create_body is None or self._exists(rt, namespace, name):
-            self._maybe_conflict(rt, namespace, name)
-        result = self.cluster.patch(rt, namespace, name, apply, subresource=sub, dry_run=dry_run,
-                                    create_body=create_body, strict=_strict(query))
-        self._after_write(rt, result.obj, dry_run)
+        if create_body is None or self._exists(rt, call.namespace, call.name):
+            self._maybe_conflict(rt, call.namespace, call.name)
+        result = self.cluster.patch(
+            rt,
+            call.namespace,
+            call.name,
+            apply,
+            subresource=call.sub,
+            dry_run=call.dry_run,
+            create_body=create_body,
+            strict=_strict(call.query),
+        )
+        self._after_write(rt, result.obj, call.dry_run)
         self.reply(201 if result.created else 200, result.obj, result.warnings)
 
     def _exists(self, rt: ResourceType, namespace: str | None, name: str) -> bool:
@@ -578,51 +673,57 @@ class _Router:
             return False
         return True
 
-    def _subresource(self, method: str, rt: ResourceType, namespace: str | None, name: str, sub: str,
-                     query: dict[str, str], body: Any, raw: bytes, ctype: str, dry_run: bool) -> None:
-        if sub == "status" and (rt.status_subresource or rt.kind == "Namespace"):
-            self._item(method, rt, namespace, name, query, body, raw, ctype, dry_run, sub="status")
-        elif sub == "eviction" and "eviction" in rt.extra_subresources:
-            if method != "POST":
-                raise errors.method_not_allowed("pods/eviction", "", method)
-            assert namespace is not None
-            self.cluster.evict(namespace, name, body)
+    def _subresource(self, call: _Call) -> None:
+        rt = call.rt
+        if call.sub == "status" and (rt.status_subresource or rt.kind == "Namespace"):
+            self._item(call)
+        elif call.sub == "eviction" and "eviction" in rt.extra_subresources:
+            if call.method != "POST":
+                raise errors.method_not_allowed("pods/eviction", "", call.method)
+            assert call.namespace is not None
+            self.cluster.evict(call.namespace, call.name, call.body)
             self.reply(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
-        elif sub == "scale" and "scale" in rt.extra_subresources:
-            self._scale(method, rt, namespace, name, body, ctype, dry_run)
+        elif call.sub == "scale" and "scale" in rt.extra_subresources:
+            self._scale(call)
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
-    def _scale(self, method: str, rt: ResourceType, namespace: str | None, name: str, body: Any, ctype: str,
-               dry_run: bool) -> None:
+    def _scale(self, call: _Call) -> None:
+        """autoscaling/v1 Scale view of spec.replicas (Deployment, StatefulSet, ReplicaSet)."""
+
         def as_scale(obj: Obj) -> Obj:
             meta = obj["metadata"]
-            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                    "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                                      "creationTimestamp") if k in meta},
-                    "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-                    "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)}}
+            return {
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {
+                    k: meta[k]
+                    for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                    if k in meta
+                },
+                "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
+            }
 
-        current = self.cluster.get(rt, namespace, name)
-        if method == "GET":
+        current = self.cluster.get(call.rt, call.namespace, call.name)
+        if call.method == "GET":
             self.reply(200, as_scale(current))
             return
-        if method == "PUT":
-            wanted = body
-        elif method == "PATCH" and ctype in (MERGE_PATCH, STRATEGIC_PATCH):
-            wanted = merge_patch(as_scale(current), body)
-        elif method == "PATCH" and ctype == JSON_PATCH:
-            wanted = json_patch(as_scale(current), body)
+        if call.method == "PUT":
+            wanted = call.body
+        elif call.method == "PATCH" and call.ctype in (MERGE_PATCH, STRATEGIC_PATCH):
+            wanted = merge_patch(as_scale(current), call.body)
+        elif call.method == "PATCH" and call.ctype == JSON_PATCH:
+            wanted = json_patch(as_scale(current), call.body)
         else:
             raise errors.unsupported_media_type([JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH])
-        replicas = ((wanted or {}).get("spec") or {}).get("replicas")
-        rv = ((wanted or {}).get("metadata") or {}).get("resourceVersion")
         updated = clone(current)
-        updated["spec"]["replicas"] = replicas
+        updated["spec"]["replicas"] = ((wanted or {}).get("spec") or {}).get("replicas")
+        rv = ((wanted or {}).get("metadata") or {}).get("resourceVersion")
         if rv:
             updated["metadata"]["resourceVersion"] = rv
-        result = self.cluster.update(rt, namespace, name, updated, dry_run=dry_run)
-        self._after_write(rt, result.obj, dry_run)
+        result = self.cluster.update(call.rt, call.namespace, call.name, updated, dry_run=call.dry_run)
+        self._after_write(call.rt, result.obj, call.dry_run)
         assert result.obj is not None
         self.reply(200, as_scale(result.obj))
 
@@ -651,12 +752,12 @@ class _Router:
                 if remaining <= 0 or self.api.faults.is_down:
                     break
                 try:
-                    event = watcher.events.get(timeout=min(remaining, 0.25))
-                except Exception:  # queue.Empty
+                    live = watcher.events.get(timeout=min(remaining, 0.25))
+                except queue.Empty:
                     continue
-                if event is None:
+                if live is None:
                     break
-                self._send_event(rt, event, matches)
+                self._send_event(rt, live, matches)
             handler.send_chunk(b"")
         except (OSError, ssl.SSLError):
             handler.close_connection = True
@@ -682,10 +783,19 @@ class _Router:
 class KubeAPIServer:
     """A Kubernetes API server for tests: discovery, CRUD/PATCH/watch, CRD validation, eviction, faults."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
-                 crd_files: Iterable[str | Path] | None = None, *, token: str | None = None,
-                 tls_sans: Sequence[str] = (), cert_dir: str | Path | None = None,
-                 version: str = DEFAULT_VERSION, state_file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = True,
+        crd_files: Iterable[str | Path] | None = None,
+        *,
+        token: str | None = None,
+        tls_sans: Sequence[str] = (),
+        cert_dir: str | Path | None = None,
+        version: str = DEFAULT_VERSION,
+        state_file: str | Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.tls = tls
@@ -743,8 +853,9 @@ class KubeAPIServer:
         httpd.ssl_context = self._ssl
         self.port = httpd.server_address[1]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"kubeapi-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=f"kubeapi-{self.port}", daemon=True
+        )
         self._thread.start()
 
     def _stop_listening(self) -> None:
@@ -775,14 +886,32 @@ class KubeAPIServer:
 
     def version_info(self) -> Obj:
         core = self.version.lstrip("v").split("+")[0].split(".")
-        return {"major": core[0], "minor": core[1], "emulationMajor": core[0], "emulationMinor": core[1],
-                "minCompatibilityMajor": core[0], "minCompatibilityMinor": str(max(int(core[1]) - 1, 0)),
-                "gitVersion": self.version, "gitCommit": "0000000000000000000000000000000000000000",
-                "gitTreeState": "clean", "buildDate": "2025-09-10T00:00:00Z", "goVersion": "go1.24.6",
-                "compiler": "gc", "platform": "linux/arm64"}
+        return {
+            "major": core[0],
+            "minor": core[1],
+            "emulationMajor": core[0],
+            "emulationMinor": core[1],
+            "minCompatibilityMajor": core[0],
+            "minCompatibilityMinor": str(max(int(core[1]) - 1, 0)),
+            "gitVersion": self.version,
+            "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean",
+            "buildDate": "2025-09-10T00:00:00Z",
+            "goVersion": "go1.24.6",
+            "compiler": "gc",
+            "platform": "linux/arm64",
+        }
 
-    def write_kubeconfig(self, path: str | Path, context: str = "lab", cluster: str = "lab", user: str = "lab",
-                         namespace: str | None = None, embed_ca: bool = False) -> Path:
+    def write_kubeconfig(
+        self,
+        path: str | Path,
+        context: str = "lab",
+        cluster: str = "lab",
+        *,
+        user: str = "lab",
+        namespace: str | None = None,
+        embed_ca: bool = False,
+    ) -> Path:
         """A normal kubeconfig: server URL, certificate-authority (file or embedded data) and bearer token."""
         path = Path(path)
         cluster_entry: Obj = {"server": self.url}
@@ -796,7 +925,9 @@ class KubeAPIServer:
         if namespace:
             context_entry["namespace"] = namespace
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": cluster, "cluster": cluster_entry}],
             "users": [{"name": user, "user": {"token": self.token}}],
             "contexts": [{"name": context, "context": context_entry}],
@@ -835,7 +966,8 @@ class KubeAPIServer:
     def count(self, method: str | None = None, path_prefix: str | None = None, exclude_discovery: bool = True) -> int:
         with self._requests_lock:
             return sum(
-                1 for r in self.requests
+                1
+                for r in self.requests
                 if (method is None or r.method == method.upper())
                 and (path_prefix is None or r.path.startswith(path_prefix))
                 and not (exclude_discovery and r.discovery)
@@ -862,15 +994,17 @@ class KubeAPIServer:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[Obj]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Obj]:
         rt = self._type(api_version, kind)
         labels = parse_label_selector(label_selector)
-        items, _rv = self.cluster.list(rt, namespace, lambda o: labels(o["metadata"].get("labels") or {}))
+        items, _rv = self.cluster.select(rt, namespace, lambda o: labels(o["metadata"].get("labels") or {}))
         return items
 
-    def update_status(self, api_version: str, kind: str, name: str, namespace: str | None, status: Obj,
-                      merge: bool = True) -> Obj:
+    def update_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: Obj, *, merge: bool = True
+    ) -> Obj:
         """Set an object's status as its controller would (JSON-merged into the current status by default)."""
         rt = self._type(api_version, kind)
         current = self.cluster.get(rt, namespace, name)
@@ -889,8 +1023,7 @@ class KubeAPIServer:
         assert result.obj is not None
         return result.obj
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               force: bool = False) -> None:
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, force: bool = False) -> None:
         """Delete like a client would; ``force`` first clears finalizers so the object goes at once."""
         rt = self._type(api_version, kind)
         if force:

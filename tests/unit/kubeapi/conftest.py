@@ -41,4 +41,3 @@ class Api:
 @pytest.fixture
 def api(srv: KubeAPIServer) -> Api:
     return Api(srv)
-

@@ -18,8 +18,12 @@ def cm(name: str = "c", **data: str) -> dict[str, Any]:
 
 
 def volume(name: str = "v1", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": {"name": name},
-            "spec": {"numberOfReplicas": 2, **spec}}
+    return {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "Volume",
+        "metadata": {"name": name},
+        "spec": {"numberOfReplicas": 2, **spec},
+    }
 
 
 def test_create_get_list_and_already_exists(api: Any) -> None:
@@ -74,8 +78,10 @@ def test_put_with_stale_resource_version_is_409(api: Any) -> None:
     stale = api.put(f"{CM}/c", {**first, "data": {"a": "3"}})
     assert stale.status == 409
     assert stale.body["reason"] == "Conflict"
-    assert stale.body["message"] == ('Operation cannot be fulfilled on configmaps "c": the object has been modified; '
-                                     "please apply your changes to the latest version and try again")
+    assert stale.body["message"] == (
+        'Operation cannot be fulfilled on configmaps "c": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
     assert api.get(f"{CM}/c").body["data"] == {"a": "2"}
 
 
@@ -96,39 +102,66 @@ def test_put_to_a_missing_object_is_404_and_name_mismatch_is_400(api: Any) -> No
 
 
 def test_patch_formats_on_builtins(api: Any) -> None:
-    api.post("/api/v1/nodes", {"metadata": {"name": "n1", "labels": {"a": "1", "b": "2"}},
-                               "spec": {"podCIDRs": ["10.42.0.0/24"]}})
+    api.post(
+        "/api/v1/nodes",
+        {"metadata": {"name": "n1", "labels": {"a": "1", "b": "2"}}, "spec": {"podCIDRs": ["10.42.0.0/24"]}},
+    )
     merged = api.patch("/api/v1/nodes/n1", {"metadata": {"labels": {"a": None, "c": "3"}}})
     assert merged.status == 200
     assert merged.body["metadata"]["labels"] == {"b": "2", "c": "3"}
-    jsonp = api.patch("/api/v1/nodes/n1", [{"op": "add", "path": "/metadata/labels/d", "value": "4"},
-                                           {"op": "test", "path": "/metadata/labels/b", "value": "2"}],
-                      "application/json-patch+json")
+    jsonp = api.patch(
+        "/api/v1/nodes/n1",
+        [
+            {"op": "add", "path": "/metadata/labels/d", "value": "4"},
+            {"op": "test", "path": "/metadata/labels/b", "value": "2"},
+        ],
+        "application/json-patch+json",
+    )
     assert jsonp.body["metadata"]["labels"] == {"b": "2", "c": "3", "d": "4"}
-    failed_test = api.patch("/api/v1/nodes/n1", [{"op": "test", "path": "/metadata/labels/b", "value": "9"}],
-                            "application/json-patch+json")
+    failed_test = api.patch(
+        "/api/v1/nodes/n1", [{"op": "test", "path": "/metadata/labels/b", "value": "9"}], "application/json-patch+json"
+    )
     assert failed_test.status == 422
-    smp = api.patch("/api/v1/nodes/n1", {"spec": {"podCIDRs": ["10.42.1.0/24"],
-                                                  "taints": [{"key": "k", "effect": "NoSchedule"}]}},
-                    "application/strategic-merge-patch+json")
+    smp = api.patch(
+        "/api/v1/nodes/n1",
+        {"spec": {"podCIDRs": ["10.42.1.0/24"], "taints": [{"key": "k", "effect": "NoSchedule"}]}},
+        "application/strategic-merge-patch+json",
+    )
     assert smp.status == 200
     assert smp.body["spec"]["podCIDRs"] == ["10.42.0.0/24", "10.42.1.0/24"]  # merged as a set
-    replaced = api.patch("/api/v1/nodes/n1", {"spec": {"taints": [{"key": "j", "effect": "NoExecute"}]}},
-                         "application/strategic-merge-patch+json")
+    replaced = api.patch(
+        "/api/v1/nodes/n1",
+        {"spec": {"taints": [{"key": "j", "effect": "NoExecute"}]}},
+        "application/strategic-merge-patch+json",
+    )
     assert replaced.body["spec"]["taints"] == [{"key": "j", "effect": "NoExecute"}]  # taints are atomic
 
 
 def test_strategic_merge_patch_merges_containers_by_name(api: Any) -> None:
-    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-              "spec": {"selector": {"matchLabels": {"app": "web"}},
-                       "template": {"metadata": {"labels": {"app": "web"}},
-                                    "spec": {"containers": [{"name": "a", "image": "x:1"},
-                                                            {"name": "b", "image": "y:1"}]}}}}
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]},
+            },
+        },
+    }
     assert api.post("/apis/apps/v1/namespaces/default/deployments", deploy).status == 201
-    patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
-                                   "spec": {"containers": [{"name": "b", "image": "y:2"}]}}}}
-    resp = api.patch("/apis/apps/v1/namespaces/default/deployments/web", patch,
-                     "application/strategic-merge-patch+json")
+    patch = {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
+                "spec": {"containers": [{"name": "b", "image": "y:2"}]},
+            }
+        }
+    }
+    resp = api.patch(
+        "/apis/apps/v1/namespaces/default/deployments/web", patch, "application/strategic-merge-patch+json"
+    )
     assert resp.status == 200
     containers = resp.body["spec"]["template"]["spec"]["containers"]
     assert [(c["name"], c["image"]) for c in containers] == [("a", "x:1"), ("b", "y:2")]
@@ -142,15 +175,18 @@ def test_strategic_merge_patch_on_a_custom_resource_is_415(api: Any) -> None:
     assert resp.body["reason"] == "UnsupportedMediaType"
     assert resp.body["message"] == (
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    )
     assert api.patch(f"{VOLUMES}/v1", {"spec": {"numberOfReplicas": 3}}).status == 200
 
 
 def test_patch_carrying_a_stale_resource_version_is_409(api: Any) -> None:
     first = api.post(VOLUMES, volume()).body
     api.patch(f"{VOLUMES}/v1", {"spec": {"numberOfReplicas": 3}})
-    stale = api.patch(f"{VOLUMES}/v1", {"metadata": {"resourceVersion": first["metadata"]["resourceVersion"]},
-                                        "spec": {"numberOfReplicas": 1}})
+    stale = api.patch(
+        f"{VOLUMES}/v1",
+        {"metadata": {"resourceVersion": first["metadata"]["resourceVersion"]}, "spec": {"numberOfReplicas": 1}},
+    )
     assert stale.status == 409
     assert stale.body["message"].startswith('Operation cannot be fulfilled on volumes.longhorn.io "v1"')
 
@@ -168,8 +204,7 @@ def test_server_side_apply_is_minimal(api: Any) -> None:
     assert missing_manager.status == 422
     created = api.patch(f"{CM}/applied?fieldManager=test", body, "application/apply-patch+yaml")
     assert created.status == 201
-    updated = api.patch(f"{CM}/applied?fieldManager=test", body.replace("k: v", "k: w"),
-                        "application/apply-patch+yaml")
+    updated = api.patch(f"{CM}/applied?fieldManager=test", body.replace("k: v", "k: w"), "application/apply-patch+yaml")
     assert updated.status == 200
     assert updated.body["data"] == {"k": "w"}
 
@@ -279,8 +314,9 @@ def test_delete_preconditions(api: Any) -> None:
     created = api.post(CM, cm()).body
     wrong = api.delete(f"{CM}/c", {"preconditions": {"uid": "not-it"}})
     assert wrong.status == 409
-    right = api.delete(f"{CM}/c", {"preconditions": {"uid": created["metadata"]["uid"]},
-                                   "propagationPolicy": "Foreground"})
+    right = api.delete(
+        f"{CM}/c", {"preconditions": {"uid": created["metadata"]["uid"]}, "propagationPolicy": "Foreground"}
+    )
     assert right.status == 200
 
 
@@ -314,8 +350,9 @@ def test_status_subresource_isolation_and_generation(api: Any) -> None:
     created = api.post(VOLUMES, body).body
     assert "status" not in created  # create cannot set status when the subresource exists
     assert created["metadata"]["generation"] == 1
-    status = api.put(f"{VOLUMES}/v1/status", {**created, "spec": {"numberOfReplicas": 9},
-                                              "status": {"state": "attached"}})
+    status = api.put(
+        f"{VOLUMES}/v1/status", {**created, "spec": {"numberOfReplicas": 9}, "status": {"state": "attached"}}
+    )
     assert status.status == 200
     assert status.body["status"] == {"state": "attached"}
     assert status.body["spec"]["numberOfReplicas"] == 2  # status writes ignore spec
@@ -331,8 +368,13 @@ def test_status_subresource_isolation_and_generation(api: Any) -> None:
 
 
 def test_crd_without_status_subresource_keeps_status_on_writes(api: Any) -> None:
-    body = {"apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": "s"},
-            "spec": {"schedule": "@daily", "template": {}}, "status": {"phase": "Enabled"}}
+    body = {
+        "apiVersion": "velero.io/v1",
+        "kind": "Schedule",
+        "metadata": {"name": "s"},
+        "spec": {"schedule": "@daily", "template": {}},
+        "status": {"phase": "Enabled"},
+    }
     created = api.post(SCHEDULES, body).body
     assert created["status"] == {"phase": "Enabled"}
     changed = api.patch(f"{SCHEDULES}/s", {"status": {"phase": "FailedValidation"}}).body
@@ -371,8 +413,10 @@ def test_garbage_collection_of_dependents(api: Any, srv: KubeAPIServer) -> None:
 
 
 def test_builtin_defaults_come_back(api: Any) -> None:
-    created = api.post("/api/v1/namespaces/default/pods",
-                       {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}).body
+    created = api.post(
+        "/api/v1/namespaces/default/pods",
+        {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+    ).body
     assert created["spec"]["restartPolicy"] == "Always"
     assert created["spec"]["containers"][0]["imagePullPolicy"] == "Always"
     assert created["status"]["phase"] == "Pending"
@@ -381,10 +425,16 @@ def test_builtin_defaults_come_back(api: Any) -> None:
 
 
 def test_scale_subresource(api: Any) -> None:
-    deploy = {"metadata": {"name": "web"},
-              "spec": {"selector": {"matchLabels": {"app": "web"}},
-                       "template": {"metadata": {"labels": {"app": "web"}},
-                                    "spec": {"containers": [{"name": "a", "image": "x:1"}]}}}}
+    deploy = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "a", "image": "x:1"}]},
+            },
+        },
+    }
     api.post("/apis/apps/v1/namespaces/default/deployments", deploy)
     scale = api.get("/apis/apps/v1/namespaces/default/deployments/web/scale").body
     assert scale["kind"] == "Scale"
@@ -395,9 +445,14 @@ def test_scale_subresource(api: Any) -> None:
 
 
 def test_backdoor_state_api(srv: KubeAPIServer) -> None:
-    obj = srv.create({"apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": "s", "namespace":
-                                                                                     "default"},
-                      "spec": {"schedule": "@daily", "template": {}}})
+    obj = srv.create(
+        {
+            "apiVersion": "velero.io/v1",
+            "kind": "Schedule",
+            "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"schedule": "@daily", "template": {}},
+        }
+    )
     assert obj["metadata"]["resourceVersion"]
     srv.update_status("velero.io/v1", "Schedule", "s", "default", {"phase": "Enabled"})
     current = srv.get("velero.io/v1", "Schedule", "s", "default")

@@ -11,8 +11,11 @@ PODS = "/api/v1/namespaces/default/pods"
 
 
 def eviction(name: str, **options: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
-                            "metadata": {"name": name, "namespace": "default"}}
+    body: dict[str, Any] = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": "default"},
+    }
     if options:
         body["deleteOptions"] = options
     return body
@@ -35,7 +38,8 @@ def test_eviction_blocked_by_a_budget_is_429(api: Any, srv: KubeAPIServer) -> No
     assert resp.body["reason"] == "TooManyRequests"
     assert resp.body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
     assert resp.body["details"]["causes"] == [
-        {"reason": "DisruptionBudget", "message": "The disruption budget web needs 2 healthy pods and has 2 currently"}]
+        {"reason": "DisruptionBudget", "message": "The disruption budget web needs 2 healthy pods and has 2 currently"}
+    ]
     assert srv.get("v1", "Pod", "w1", "default") is not None
     budget = srv.get("policy/v1", "PodDisruptionBudget", "web", "default")
     assert budget is not None
@@ -53,7 +57,8 @@ def test_budget_counts_the_controller_scale(api: Any, srv: KubeAPIServer) -> Non
     blocked = api.post(f"{PODS}/w2/eviction", eviction("w2"))
     assert blocked.status == 429
     assert blocked.body["details"]["causes"][0]["message"] == (
-        "The disruption budget web needs 2 healthy pods and has 2 currently")
+        "The disruption budget web needs 2 healthy pods and has 2 currently"
+    )
     srv.create(pod("w4", labels={"app": "web"}, owner=rs))  # the controller replaced w1
     assert api.post(f"{PODS}/w2/eviction", eviction("w2")).status == 201
 
@@ -63,7 +68,10 @@ def test_percentage_budget_over_bare_pods_cannot_be_computed(api: Any, srv: Kube
     srv.create(pdb("db", {"app": "db"}, max_unavailable="50%"))
     resp = api.post(f"{PODS}/a/eviction", eviction("a"))
     assert resp.status == 429
-    assert resp.body["details"]["causes"][0]["message"] == "The disruption budget db is still being processed by the server."
+    assert (
+        resp.body["details"]["causes"][0]["message"]
+        == "The disruption budget db is still being processed by the server."
+    )
     budget = srv.get("policy/v1", "PodDisruptionBudget", "db", "default")
     assert budget is not None
     assert budget["status"]["conditions"][0]["reason"] == "SyncFailed"
@@ -107,8 +115,10 @@ def test_daemonset_and_mirror_pods_are_ordinary_pods_to_the_server(api: Any, srv
     srv.create(pod("agent-x", labels={"app": "agent"}, owner=ds))
     srv.create(mirror_pod("etcd-n1", node="n1"))
     assert api.post(f"{PODS}/agent-x/eviction", eviction("agent-x")).status == 201
-    mirror = api.post("/api/v1/namespaces/kube-system/pods/etcd-n1/eviction",
-                      {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "etcd-n1"}})
+    mirror = api.post(
+        "/api/v1/namespaces/kube-system/pods/etcd-n1/eviction",
+        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "etcd-n1"}},
+    )
     assert mirror.status == 201
 
 

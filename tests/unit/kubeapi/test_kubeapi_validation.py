@@ -17,8 +17,12 @@ def backup(name: str = "b1", **spec: Any) -> dict[str, Any]:
 
 
 def schedule(name: str = "daily", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": name},
-            "spec": {"schedule": "0 3 * * *", "template": {}, **spec}}
+    return {
+        "apiVersion": "velero.io/v1",
+        "kind": "Schedule",
+        "metadata": {"name": name},
+        "spec": {"schedule": "0 3 * * *", "template": {}, **spec},
+    }
 
 
 def volume(name: str = "v1", **spec: Any) -> dict[str, Any]:
@@ -34,9 +38,16 @@ def test_wrong_type_is_422_with_the_real_status_body(api: Any, srv: KubeAPIServe
         'spec.ttl in body must be of type string: "integer"'
     )
     assert resp.body["details"] == {
-        "name": "b1", "group": "velero.io", "kind": "Backup",
-        "causes": [{"reason": "FieldValueTypeInvalid", "field": "spec.ttl",
-                    "message": 'Invalid value: "integer": spec.ttl in body must be of type string: "integer"'}],
+        "name": "b1",
+        "group": "velero.io",
+        "kind": "Backup",
+        "causes": [
+            {
+                "reason": "FieldValueTypeInvalid",
+                "field": "spec.ttl",
+                "message": 'Invalid value: "integer": spec.ttl in body must be of type string: "integer"',
+            }
+        ],
     }
     assert srv.get("velero.io/v1", "Backup", "b1", "default") is None
 
@@ -62,7 +73,8 @@ def test_required_field_missing(api: Any) -> None:
     resp = api.post(f"{VELERO}/schedules", body)
     assert resp.status == 422
     assert resp.body["details"]["causes"] == [
-        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.schedule"}]
+        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.schedule"}
+    ]
 
 
 def test_several_errors_are_aggregated_in_brackets(api: Any) -> None:
@@ -96,8 +108,12 @@ def test_strict_field_validation_rejects_unknown_fields(api: Any, srv: KubeAPISe
 
 def test_preserve_unknown_fields_keeps_arbitrary_values(api: Any) -> None:
     values = {"deep": {"anything": [1, "two", {"three": None}]}, "flag": True}
-    chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "traefik"},
-             "spec": {"chart": "traefik", "values": values, "junk": 1}}
+    chart = {
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": "traefik"},
+        "spec": {"chart": "traefik", "values": values, "junk": 1},
+    }
     resp = api.post(f"{HELM}/helmcharts", chart)
     assert resp.status == 201, resp.body
     assert resp.body["spec"]["values"] == values
@@ -105,8 +121,12 @@ def test_preserve_unknown_fields_keeps_arbitrary_values(api: Any) -> None:
 
 
 def test_int_or_string_accepts_both_and_rejects_others(api: Any) -> None:
-    chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "c"},
-             "spec": {"chart": "x", "set": {"replicas": 2, "image.tag": "v1"}}}
+    chart: dict[str, Any] = {
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": "c"},
+        "spec": {"chart": "x", "set": {"replicas": 2, "image.tag": "v1"}},
+    }
     assert api.post(f"{HELM}/helmcharts", chart).status == 201
     chart["metadata"]["name"] = "d"
     chart["spec"]["set"] = {"enabled": True}
@@ -116,8 +136,12 @@ def test_int_or_string_accepts_both_and_rejects_others(api: Any) -> None:
 
 
 def test_defaults_from_the_schema_are_applied(api: Any) -> None:
-    job = {"apiVersion": "longhorn.io/v1beta2", "kind": "RecurringJob", "metadata": {"name": "nightly"},
-           "spec": {"cron": "0 2 * * *", "task": "backup", "retain": 7, "concurrency": 1}}
+    job = {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "RecurringJob",
+        "metadata": {"name": "nightly"},
+        "spec": {"cron": "0 2 * * *", "task": "backup", "retain": 7, "concurrency": 1},
+    }
     resp = api.post(f"{LONGHORN}/recurringjobs", job)
     assert resp.status == 201, resp.body
     assert resp.body["spec"]["retentionPolicy"] == "count-based"
@@ -136,7 +160,8 @@ def test_date_time_format_is_checked(api: Any) -> None:
     resp = api.post(f"{VELERO}/backups", body)
     assert resp.status == 422
     assert resp.body["details"]["causes"][0]["message"] == (
-        'Invalid value: "tomorrow": status.expiration in body must be of type date-time: "tomorrow"')
+        'Invalid value: "tomorrow": status.expiration in body must be of type date-time: "tomorrow"'
+    )
     body["status"] = {"expiration": "2026-11-26T03:00:00Z"}
     assert api.post(f"{VELERO}/backups", body).status == 201
 
@@ -145,8 +170,10 @@ def test_minimum_and_maximum_are_checked(api: Any) -> None:
     resp = api.post(f"{LONGHORN}/volumes", volume(rebuildConcurrentSyncLimit=9))
     assert resp.status == 422
     assert resp.body["details"]["causes"][0] == {
-        "reason": "FieldValueInvalid", "field": "spec.rebuildConcurrentSyncLimit",
-        "message": "Invalid value: 9: spec.rebuildConcurrentSyncLimit in body should be less than or equal to 5"}
+        "reason": "FieldValueInvalid",
+        "field": "spec.rebuildConcurrentSyncLimit",
+        "message": "Invalid value: 9: spec.rebuildConcurrentSyncLimit in body should be less than or equal to 5",
+    }
     resp = api.post(f"{LONGHORN}/volumes", volume(rebuildConcurrentSyncLimit=-1))
     assert "should be greater than or equal to 0" in resp.body["details"]["causes"][0]["message"]
 
@@ -156,9 +183,16 @@ def test_cel_rules_from_the_crd(api: Any) -> None:
     resp = api.patch(f"{LONGHORN}/volumes/v1", {"spec": {"encrypted": True}})
     assert resp.status == 422
     assert resp.body["details"]["causes"][0] == {
-        "reason": "FieldValueInvalid", "field": "spec.encrypted", "message": 'Invalid value: "boolean": Encrypted is immutable'}
-    job = {"apiVersion": "longhorn.io/v1beta2", "kind": "RecurringJob", "metadata": {"name": "j"},
-           "spec": {"task": "backup", "retainAge": "-1h"}}
+        "reason": "FieldValueInvalid",
+        "field": "spec.encrypted",
+        "message": 'Invalid value: "boolean": Encrypted is immutable',
+    }
+    job = {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "RecurringJob",
+        "metadata": {"name": "j"},
+        "spec": {"task": "backup", "retainAge": "-1h"},
+    }
     resp = api.post(f"{LONGHORN}/recurringjobs", job)
     assert resp.status == 422
     assert "retainAge must be a positive duration" in resp.body["message"]
@@ -178,21 +212,48 @@ def test_kind_and_api_version_must_match_the_url(api: Any) -> None:
     [
         ("/api/v1/nodes", {"metadata": {"name": "Bad_Name"}}, "metadata.name", "FieldValueInvalid"),
         ("/api/v1/namespaces", {"metadata": {"name": "a.b"}}, "metadata.name", "FieldValueInvalid"),
-        ("/api/v1/nodes", {"metadata": {"name": "n1", "labels": {"bad key": "v"}}}, "metadata.labels",
-         "FieldValueInvalid"),
-        ("/api/v1/nodes", {"metadata": {"name": "n1", "labels": {"k": "-bad-"}}}, "metadata.labels",
-         "FieldValueInvalid"),
-        ("/api/v1/nodes", {"metadata": {"name": "n1", "labels": {"x" * 64: "v"}}}, "metadata.labels",
-         "FieldValueInvalid"),
-        ("/api/v1/nodes", {"metadata": {"name": "n1"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}},
-         "spec.taints[0].effect", "FieldValueNotSupported"),
-        ("/api/v1/nodes", {"metadata": {"name": "n1"}, "spec": {"taints": [{"effect": "NoSchedule"}]}},
-         "spec.taints[0].key", "FieldValueRequired"),
-        ("/api/v1/namespaces/default/pods", {"metadata": {"name": "p"}, "spec": {"containers": []}},
-         "spec.containers", "FieldValueRequired"),
-        ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
-         {"metadata": {"name": "p"}, "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}},
-         "spec", "FieldValueInvalid"),
+        (
+            "/api/v1/nodes",
+            {"metadata": {"name": "n1", "labels": {"bad key": "v"}}},
+            "metadata.labels",
+            "FieldValueInvalid",
+        ),
+        (
+            "/api/v1/nodes",
+            {"metadata": {"name": "n1", "labels": {"k": "-bad-"}}},
+            "metadata.labels",
+            "FieldValueInvalid",
+        ),
+        (
+            "/api/v1/nodes",
+            {"metadata": {"name": "n1", "labels": {"x" * 64: "v"}}},
+            "metadata.labels",
+            "FieldValueInvalid",
+        ),
+        (
+            "/api/v1/nodes",
+            {"metadata": {"name": "n1"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}},
+            "spec.taints[0].effect",
+            "FieldValueNotSupported",
+        ),
+        (
+            "/api/v1/nodes",
+            {"metadata": {"name": "n1"}, "spec": {"taints": [{"effect": "NoSchedule"}]}},
+            "spec.taints[0].key",
+            "FieldValueRequired",
+        ),
+        (
+            "/api/v1/namespaces/default/pods",
+            {"metadata": {"name": "p"}, "spec": {"containers": []}},
+            "spec.containers",
+            "FieldValueRequired",
+        ),
+        (
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+            {"metadata": {"name": "p"}, "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}},
+            "spec",
+            "FieldValueInvalid",
+        ),
     ],
 )
 def test_builtin_validation(api: Any, path: str, body: dict[str, Any], field: str, reason: str) -> None:
@@ -208,7 +269,8 @@ def test_builtin_taint_message_matches_the_real_server(api: Any) -> None:
     assert resp.status == 422
     assert resp.body["message"] == (
         'Node "n1" is invalid: spec.taints[0].effect: Unsupported value: "Sometimes": supported values: '
-        '"NoSchedule", "PreferNoSchedule", "NoExecute"')
+        '"NoSchedule", "PreferNoSchedule", "NoExecute"'
+    )
 
 
 def test_secret_string_data_is_folded_into_data(api: Any) -> None:

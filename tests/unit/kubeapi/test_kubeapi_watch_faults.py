@@ -80,12 +80,22 @@ def test_watch_with_the_kubernetes_client(srv: KubeAPIServer, tmp_path: Any) -> 
     kubeconfig = srv.write_kubeconfig(tmp_path / "kubeconfig")
     client = dynamic.DynamicClient(config.new_client_from_config(config_file=str(kubeconfig)))
     volumes = client.resources.get(api_version="longhorn.io/v1beta2", kind="Volume")
-    volumes.create(body={"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": {"name": "v1"},
-                         "spec": {}}, namespace="default")
-    srv.on_write("Volume", lambda server, obj: server.update_status(
-        "longhorn.io/v1beta2", "Volume", obj["metadata"]["name"], "default", {"robustness": "healthy"}))
-    volumes.patch(name="v1", namespace="default", body={"spec": {"numberOfReplicas": 2}},
-                  content_type="application/merge-patch+json")
+    volumes.create(
+        body={"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": {"name": "v1"}, "spec": {}},
+        namespace="default",
+    )
+    srv.on_write(
+        "Volume",
+        lambda server, obj: server.update_status(
+            "longhorn.io/v1beta2", "Volume", obj["metadata"]["name"], "default", {"robustness": "healthy"}
+        ),
+    )
+    volumes.patch(
+        name="v1",
+        namespace="default",
+        body={"spec": {"numberOfReplicas": 2}},
+        content_type="application/merge-patch+json",
+    )
     seen = []
     for event in volumes.watch(namespace="default", name="v1", timeout=1, watcher=watch.Watch()):
         seen.append((event["type"], (event["object"].status or {}).get("robustness")))
@@ -100,8 +110,15 @@ def test_watch_with_the_kubernetes_client(srv: KubeAPIServer, tmp_path: Any) -> 
 def test_requests_without_the_token_get_401(srv: KubeAPIServer) -> None:
     resp = request(srv, "GET", "/api/v1/namespaces", token="wrong")
     assert resp.status == 401
-    assert resp.body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                         "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    assert resp.body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    }
 
 
 def test_requests_are_recorded(api: Any, srv: KubeAPIServer) -> None:
@@ -186,8 +203,12 @@ def test_on_write_hooks_simulate_controllers(api: Any, srv: KubeAPIServer) -> No
         server.update_status("velero.io/v1", "Schedule", obj["metadata"]["name"], "default", {"phase": "Enabled"})
 
     srv.on_write("Schedule.velero.io", enable)
-    body = {"apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": "s"},
-            "spec": {"schedule": "@daily", "template": {}}}
+    body = {
+        "apiVersion": "velero.io/v1",
+        "kind": "Schedule",
+        "metadata": {"name": "s"},
+        "spec": {"schedule": "@daily", "template": {}},
+    }
     created = api.post("/apis/velero.io/v1/namespaces/default/schedules", body)
     assert "status" not in created.body  # the response is the write itself...
     got = api.get("/apis/velero.io/v1/namespaces/default/schedules/s")
@@ -197,11 +218,19 @@ def test_on_write_hooks_simulate_controllers(api: Any, srv: KubeAPIServer) -> No
 
 
 def test_delayed_hook_and_hook_errors(api: Any, srv: KubeAPIServer) -> None:
-    srv.on_write("Volume", lambda server, obj: server.update_status(
-        "longhorn.io/v1beta2", "Volume", obj["metadata"]["name"], "default", {"robustness": "healthy"}), delay=0.1)
+    srv.on_write(
+        "Volume",
+        lambda server, obj: server.update_status(
+            "longhorn.io/v1beta2", "Volume", obj["metadata"]["name"], "default", {"robustness": "healthy"}
+        ),
+        delay=0.1,
+    )
     srv.on_write("ConfigMap", lambda _server, _obj: 1 / 0)
     api.post(VOLUMES, {"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": {"name": "v"}, "spec": {}})
-    assert wait_until(lambda: (srv.get("longhorn.io/v1beta2", "Volume", "v", "default") or {}).get("status")
-                      == {"robustness": "healthy"})
+    assert wait_until(
+        lambda: (
+            (srv.get("longhorn.io/v1beta2", "Volume", "v", "default") or {}).get("status") == {"robustness": "healthy"}
+        )
+    )
     assert api.post(CM, cm("a")).status == 201
     assert "ZeroDivisionError" in srv.hook_errors[0]
