@@ -52,7 +52,10 @@ def run_four(tmp_path: Path, servers: list[PiholeServer], **options: Any) -> lis
 
 def test_add_on_both_servers(tmp_path: Path, pihole_pair: tuple[PiholeServer, PiholeServer]) -> None:
     servers = list(pihole_pair)
-    records = [{"name": "Grafana.Lab.Example", "ip": "192.168.1.240"}, {"name": "grafana.lab.example", "ip": "fd00::f0"}]
+    records = [
+        {"name": "Grafana.Lab.Example", "ip": "192.168.1.240"},
+        {"name": "grafana.lab.example", "ip": "fd00::f0"},
+    ]
     runs = run_four(tmp_path, servers, records=records)
     for server in servers:
         assert server.ftl.hosts == ["192.168.1.240 grafana.lab.example", "fd00::f0 grafana.lab.example"]
@@ -83,10 +86,16 @@ def test_change_ip(tmp_path: Path, pihole: PiholeServer, write_mode: str) -> Non
 
 def test_remove(tmp_path: Path, pihole_pair: tuple[PiholeServer, PiholeServer]) -> None:
     for server in pihole_pair:
-        server.ftl.set_records(hosts=["192.168.1.5 old.lab.example", "192.168.1.6 keep.lab.example"],
-                               cnames=["www.old.lab.example,old.lab.example"])
-    run_four(tmp_path, list(pihole_pair), records=[{"name": "old.lab.example"}, {"name": "www.old.lab.example"}],
-             state="absent")
+        server.ftl.set_records(
+            hosts=["192.168.1.5 old.lab.example", "192.168.1.6 keep.lab.example"],
+            cnames=["www.old.lab.example,old.lab.example"],
+        )
+    run_four(
+        tmp_path,
+        list(pihole_pair),
+        records=[{"name": "old.lab.example"}, {"name": "www.old.lab.example"}],
+        state="absent",
+    )
     for server in pihole_pair:
         assert server.ftl.hosts == ["192.168.1.6 keep.lab.example"]
         assert server.ftl.cnames == []
@@ -94,8 +103,10 @@ def test_remove(tmp_path: Path, pihole_pair: tuple[PiholeServer, PiholeServer]) 
 
 def test_exclusive_purge_stays_inside_the_domain(tmp_path: Path, pihole: PiholeServer) -> None:
     outside = ["192.168.1.50 printer.home", "192.168.1.51 notlab.example"]
-    pihole.ftl.set_records(hosts=["192.168.1.9 stale.lab.example", *outside],
-                           cnames=["old.lab.example,stale.lab.example", "nas.home,printer.home"])
+    pihole.ftl.set_records(
+        hosts=["192.168.1.9 stale.lab.example", *outside],
+        cnames=["old.lab.example,stale.lab.example", "nas.home,printer.home"],
+    )
     records = [{"name": "grafana.lab.example", "ip": "192.168.1.240"}]
     runs = run_four(tmp_path, [pihole], records=records, exclusive=True, domain="lab.example")
     assert pihole.ftl.hosts == [*outside, "192.168.1.240 grafana.lab.example"]
@@ -109,8 +120,10 @@ def test_exclusive_purge_stays_inside_the_domain(tmp_path: Path, pihole: PiholeS
 @pytest.mark.parametrize("write_mode", ["batch", "per_item"])
 def test_cname(tmp_path: Path, pihole: PiholeServer, write_mode: str) -> None:
     pihole.ftl.set_records(hosts=["192.168.1.240 grafana.lab.example"], cnames=["www.lab.example,old.lab.example"])
-    records = [{"name": "www.lab.example", "target": "grafana.lab.example", "ttl": 300},
-               {"name": "*.apps.lab.example", "target": "grafana.lab.example"}]
+    records = [
+        {"name": "www.lab.example", "target": "grafana.lab.example", "ttl": 300},
+        {"name": "*.apps.lab.example", "target": "grafana.lab.example"},
+    ]
     run_four(tmp_path, [pihole], records=records, write_mode=write_mode)
     assert pihole.ftl.cnames == ["www.lab.example,grafana.lab.example,300", "*.apps.lab.example,grafana.lab.example"]
 
@@ -151,7 +164,11 @@ def test_expired_session_is_reopened_once(tmp_path: Path, pihole: PiholeServer) 
     assert pihole.ftl.hosts == ["10.1.1.1 a.lab.example"]
     assert run.task(TASK).result["per_server"][0]["sessions"] == 2
     assert [f"{r.method} {r.path} {r.status}" for r in pihole.requests] == [
-        "POST /auth 200", "GET /config/dns 200", "PATCH /config 401", "POST /auth 200", "PATCH /config 200",
+        "POST /auth 200",
+        "GET /config/dns 200",
+        "PATCH /config 401",
+        "POST /auth 200",
+        "PATCH /config 200",
         "DELETE /auth 204",
     ]
     assert_no_secrets(run.output, pihole.secrets)
@@ -170,8 +187,16 @@ def test_session_closed_when_the_write_fails(tmp_path: Path, pihole: PiholeServe
 def test_app_password_needs_app_sudo(tmp_path: Path, pihole: PiholeServer) -> None:
     app_password = "app-" + (pihole.password or "")[::-1]
     pihole.ftl.set_app_password(app_password, sudo=False)
-    task = {"name": TASK, MODULE: {"server": pihole.url, "password": "{{ app_pw }}", "name": "a.lab.example",
-                                   "ip": "10.1.1.1", "retries": 0}}
+    task = {
+        "name": TASK,
+        MODULE: {
+            "server": pihole.url,
+            "password": "{{ app_pw }}",
+            "name": "a.lab.example",
+            "ip": "10.1.1.1",
+            "retries": 0,
+        },
+    }
     path = playbook(tmp_path, task)
     check = run_playbook(path, env=ENV, extra_vars={"app_pw": app_password}, check=True)
     assert check.rc == 0 and check.task(TASK).changed  # reading is allowed
@@ -255,10 +280,15 @@ def test_v5_files_and_dnsmasq(tmp_path: Path, dnsmasq_v5: Dnsmasq) -> None:
     dns.restart()
     assert dns.query("grafana.lab.example") == []
 
-    records = [{"name": "grafana.lab.example", "ip": "192.168.1.240"},
-               {"name": "www.lab.example", "target": "grafana.lab.example"}]
+    records = [
+        {"name": "grafana.lab.example", "ip": "192.168.1.240"},
+        {"name": "www.lab.example", "target": "grafana.lab.example"},
+    ]
     four_runs(playbook(tmp_path, v5_task(dns, records=records), name="add.yml"), TASK, env=ENV)
-    assert dns.custom_list.read_text() == "# managed by Pi-hole\n192.168.1.9 printer.home\n192.168.1.240 grafana.lab.example\n"
+    assert (
+        dns.custom_list.read_text()
+        == "# managed by Pi-hole\n192.168.1.9 printer.home\n192.168.1.240 grafana.lab.example\n"
+    )
     assert dns.cname_conf.read_text() == "cname=www.lab.example,grafana.lab.example\n"
     assert oct(dns.custom_list.stat().st_mode & 0o777) == "0o640"
     assert dns.query("grafana.lab.example") == ["192.168.1.240"]
@@ -266,12 +296,21 @@ def test_v5_files_and_dnsmasq(tmp_path: Path, dnsmasq_v5: Dnsmasq) -> None:
     assert dns.query("printer.home") == ["192.168.1.9"]
 
     pid = dns.pid
-    four_runs(playbook(tmp_path, v5_task(dns, name="grafana.lab.example", ip="192.168.1.241"), name="ip.yml"), TASK, env=ENV)
+    four_runs(
+        playbook(tmp_path, v5_task(dns, name="grafana.lab.example", ip="192.168.1.241"), name="ip.yml"), TASK, env=ENV
+    )
     assert dns.query("grafana.lab.example") == ["192.168.1.241"]
     assert dns.pid == pid  # an A record change only reloads (SIGHUP), no restart
 
-    four_runs(playbook(tmp_path, v5_task(dns, records=[{"name": "www.lab.example"}, {"name": "grafana.lab.example"}],
-                                         state="absent"), name="rm.yml"), TASK, env=ENV)
+    four_runs(
+        playbook(
+            tmp_path,
+            v5_task(dns, records=[{"name": "www.lab.example"}, {"name": "grafana.lab.example"}], state="absent"),
+            name="rm.yml",
+        ),
+        TASK,
+        env=ENV,
+    )
     assert dns.pid != pid  # a CNAME change needs a full restart
     assert dns.query("grafana.lab.example") == []
     assert dns.query("www.lab.example") == []
