@@ -41,6 +41,8 @@ EVENT_LOG_SIZE = 10000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 Obj = dict[str, Any]
+# CRD file set -> (types, objects, resourceVersion) of a fresh cluster; see Cluster.reset
+_INITIAL_STATE: dict[tuple[tuple[str, float], ...], tuple[dict[Any, Any], dict[Any, Any], int]] = {}
 
 
 def now() -> str:
@@ -102,32 +104,50 @@ class Cluster:
     # ------------------------------------------------------------------ registry
 
     def reset(self) -> None:
+        """Back to the initial cluster: built-in types, the loaded CRDs and the four standard namespaces.
+
+        The initial state is built once per process and CRD file set; servers share its object dicts,
+        which is safe because stored objects are never mutated in place (every write stores a new dict)."""
         with self.lock:
             for watcher in self.watchers:
                 watcher.events.put(None)
             self.watchers = []
-            self.types = {}
-            self.objects = {}
             self.log.clear()
             self.hooks = []
-            for rt in builtin_types():
-                self._register(rt)
-            crd_rt = self.find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            assert crd_rt is not None
-            for path in self.crd_files:
-                for crd in load_crd_file(Path(path)):
-                    obj = clone(crd)
-                    self._stamp_new(crd_rt, obj)
-                    obj["status"] = self._crd_status(obj)
-                    self._store(crd_rt).setdefault(("", obj["metadata"]["name"]), obj)
-                    self._register_crd(obj)
-            ns_rt = self.find_type("", "v1", "namespaces")
-            assert ns_rt is not None
-            for name in INITIAL_NAMESPACES:
-                ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-                builtins.apply_defaults(ns, "Namespace")
-                self._stamp_new(ns_rt, ns)
-                self._store(ns_rt)[("", name)] = ns
+            key = tuple((str(p), Path(p).stat().st_mtime) for p in self.crd_files)
+            initial = _INITIAL_STATE.get(key)
+            if initial is None:
+                self.types, self.objects, self.rv = {}, {}, 0
+                self._build_initial_state()
+                initial = _INITIAL_STATE[key] = (
+                    dict(self.types),
+                    {k: dict(v) for k, v in self.objects.items()},
+                    self.rv,
+                )
+            types, objects, rv = initial
+            self.types = dict(types)
+            self.objects = {k: dict(v) for k, v in objects.items()}
+            self.rv = rv
+
+    def _build_initial_state(self) -> None:
+        for rt in builtin_types():
+            self._register(rt)
+        crd_rt = self.find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert crd_rt is not None
+        for path in self.crd_files:
+            for crd in load_crd_file(Path(path)):
+                obj = clone(crd)
+                self._stamp_new(crd_rt, obj)
+                obj["status"] = self._crd_status(obj)
+                self._store(crd_rt).setdefault(("", obj["metadata"]["name"]), obj)
+                self._register_crd(obj)
+        ns_rt = self.find_type("", "v1", "namespaces")
+        assert ns_rt is not None
+        for name in INITIAL_NAMESPACES:
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            builtins.apply_defaults(ns, "Namespace")
+            self._stamp_new(ns_rt, ns)
+            self._store(ns_rt)[("", name)] = ns
 
     def _register(self, rt: ResourceType) -> None:
         self.types[(rt.group, rt.version, rt.plural)] = rt

@@ -854,7 +854,7 @@ class KubeAPIServer:
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=f"kubeapi-{self.port}", daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, name=f"kubeapi-{self.port}", daemon=True
         )
         self._thread.start()
 
