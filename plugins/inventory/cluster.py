@@ -414,7 +414,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _live_cache_key(self, path: str) -> str:
         """The standard per-file key plus a digest of the API settings, so two endpoints never share data."""
-        settings = {name: self.get_option(name) for name in CACHE_KEY_OPTIONS}
+        # An option left unset falls back to its K8S_AUTH_* variable in the client, so the key does too.
+        settings = {
+            name: self.get_option(name) or os.environ.get(f"K8S_AUTH_{name.upper()}") for name in CACHE_KEY_OPTIONS
+        }
         settings["cluster_name"] = self.get_option("cluster_name")
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.get_cache_key(path)}_{digest}"

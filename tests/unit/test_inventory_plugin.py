@@ -406,6 +406,20 @@ def test_cache_key_depends_on_the_api_endpoint(parse: Parse, api: FakeAPI, cache
     assert api.calls == 2
 
 
+def test_cache_key_follows_the_kubeconfig_from_the_environment(
+    parse: Parse, api: FakeAPI, cached: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.nodes = [node("pi-master")]
+    without_option = cached.replace("kubeconfig: /nonexistent/kubeconfig\n", "")
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", "/clusters/one")
+    parse(without_option)
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", "/clusters/two")
+    parse(without_option)
+    assert api.calls == 2
+    parse(without_option)
+    assert api.calls == 2
+
+
 def test_cache_off_always_fetches(parse: Parse, api: FakeAPI) -> None:
     api.nodes = [node("pi-master")]
     parse(LIVE)
