@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.error import HTTPError, URLError
@@ -137,6 +138,11 @@ class PiholeClient:
                 status, parsed = self._send(method, path, query, body)
             except (URLError, ConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
+                if isinstance(reason, ssl.SSLError):  # a certificate problem does not go away by retrying
+                    raise PiholeConnectionError(
+                        f"{what}: TLS error with {self.base}: {reason} (set ca_path to the CA that signed the "
+                        "server certificate, or validate_certs=false)"
+                    ) from None
                 if attempt >= self.retries:
                     raise PiholeConnectionError(
                         f"{what}: cannot reach {self.base} after {attempt + 1} attempt(s): {reason}"

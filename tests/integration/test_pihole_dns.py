@@ -216,6 +216,21 @@ def test_auto_detects_v6(tmp_path: Path, pihole: PiholeServer) -> None:
     assert run.task(TASK).result["per_server"][0]["api_version"] == 6
 
 
+def test_https_certificate_checks(tmp_path: Path, pihole_tls: tuple[PiholeServer, Path]) -> None:
+    server, cert = pihole_tls
+    tasks = [
+        pihole_task([server], task_name="untrusted", name="a.lab.example", ip="10.1.1.1") | {"ignore_errors": True},
+        pihole_task([server], task_name="with ca_path", name="a.lab.example", ip="10.1.1.1", ca_path=str(cert)),
+        pihole_task([server], task_name="no validation", name="b.lab.example", ip="10.1.1.2", validate_certs=False),
+    ]
+    run = run_playbook(playbook(tmp_path, *tasks), env=ENV, extra_vars=password_vars([server]))
+    untrusted = run.task("untrusted")
+    assert untrusted.failed and "TLS error" in untrusted.result["msg"] and "ca_path" in untrusted.result["msg"]
+    assert run.task("with ca_path").changed and run.task("no validation").changed
+    assert server.ftl.hosts == ["10.1.1.1 a.lab.example", "10.1.1.2 b.lab.example"]
+    assert_no_secrets(run.output, server.secrets)
+
+
 BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"name": "a.lab", "ip": "10.0.0.300"}, "ip: '10.0.0.300' is not a valid IPv4 or IPv6 address"),
     ({"records": [{"name": "", "ip": "10.0.0.1"}]}, "records[0].name: must not be empty"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,37 @@ def pihole(pihole_factory: PiholeFactory) -> PiholeServer:
 @pytest.fixture
 def pihole_pair(pihole_factory: PiholeFactory) -> tuple[PiholeServer, PiholeServer]:
     return pihole_factory("primary"), pihole_factory("secondary")
+
+
+@pytest.fixture
+def pihole_tls(pihole_factory: PiholeFactory, tmp_path: Path) -> tuple[PiholeServer, Path]:
+    """An HTTPS test Pi-hole with a fresh self-signed certificate; returns (server, certificate file)."""
+    host = "127.0.0.60"
+    cert, key = tmp_path / "pihole-cert.pem", tmp_path / "pihole-key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pihole-test",
+            "-addext",
+            f"subjectAltName=IP:{host}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return pihole_factory("tls", host=host, tls=(str(cert), str(key))), cert
 
 
 @pytest.fixture
