@@ -184,12 +184,32 @@ class _HTTPServer(ThreadingHTTPServer):
     api: KubeAPIServer
     ssl_context: ssl.SSLContext | None = None
 
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         if self.ssl_context is not None:
             # handshake in the connection's own thread, not in the accept loop
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self.connections_lock:
+            self.connections.add(sock)
         return sock, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Hang up on every open connection (keep-alive clients, watches), as a stopped server does."""
+        with self.connections_lock:
+            open_connections, self.connections = list(self.connections), set()
+        for sock in open_connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hanging up mid-request are normal in fault tests
@@ -848,7 +868,7 @@ class KubeAPIServer:
         return self
 
     def _listen(self) -> None:
-        httpd = _HTTPServer((self.host, self.port), _Handler)
+        httpd = _HTTPServer((self.host, self.port))
         httpd.api = self
         httpd.ssl_context = self._ssl
         self.port = httpd.server_address[1]
@@ -863,6 +883,7 @@ class KubeAPIServer:
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+            httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
