@@ -11,6 +11,7 @@ next server is still written. Each v6 server gets exactly one session, always cl
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 from dataclasses import dataclass, field
@@ -35,6 +36,32 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_v5 impo
 )
 
 RECORD_KEYS = ("name", "ip", "target", "ttl")
+
+# Connection options, documented by the homelab.pi_cluster.pihole doc fragment.
+_CONNECTION_SPEC: Dict[str, Any] = {
+    "servers": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "url": {"type": "str", "required": True},
+            "password": {"type": "str", "no_log": True},
+            "name": {"type": "str"},
+            "validate_certs": {"type": "bool"},
+            "ca_path": {"type": "path"},
+        },
+    },
+    "server": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "float", "default": 10},
+    "retries": {"type": "int", "default": 3},
+}
+
+
+def pihole_connection_spec() -> Dict[str, Any]:
+    """A deep copy of the connection options, for a module to extend."""
+    return copy.deepcopy(_CONNECTION_SPEC)
 
 
 @dataclass

@@ -122,21 +122,6 @@ options:
     description: Command run after O(v5_cname_conf) changed (CNAMEs need a full resolver restart).
     type: str
     default: pihole restartdns
-notes:
-  - B(App passwords.) Pi-hole v6 can issue an application password that logs in without 2FA. Create it in the
-    web interface under I(Settings > Web interface / API > Configure app password) (I(expert) mode), or through
-    the API with C(GET /api/auth/app) followed by C(PATCH /api/config) setting C(webserver.api.app_pwhash) to the
-    returned hash. The password is shown once, store it in an Ansible vault. Creating it logs out all sessions.
-  - B(When C(app_sudo) is needed.) Sessions opened with an app password are read-only for settings, every
-    write this module does (C(PATCH)/C(PUT)/C(DELETE /api/config)) is refused with HTTP 403 unless
-    C(webserver.api.app_sudo) is C(true) (I(Settings > All settings > Webserver and API), or
-    C(pihole-FTL --config webserver.api.app_sudo true) on the host). Check mode only reads and works without it.
-    With the admin password C(app_sudo) does not matter.
-  - Sessions are a scarce resource (C(webserver.api.max_sessions), 16 by default, each valid 30 minutes after its
-    last use); this module uses one per server and always closes it. A session that expires while the module runs
-    (HTTP 401) is re-opened exactly once.
-  - Retries (O(retries)) cover HTTP 429, 5xx, refused or reset connections and timeouts.
-  - The password and the session ID and CSRF token are never logged or returned.
 seealso:
   - name: Pi-hole API documentation
     description: The FTL REST API reference (also served by every v6 Pi-hole under /api/docs).
@@ -269,6 +254,7 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_dns imp
     check_numbers,
     desired_from_params,
     failure_message,
+    pihole_connection_spec,
     servers_from_params,
 )
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_records import (  # noqa: E402
@@ -282,17 +268,10 @@ RECORD_OPTIONS = {
     "target": {"type": "str"},
     "ttl": {"type": "int"},
 }
-SERVER_OPTIONS = {
-    "url": {"type": "str", "required": True},
-    "password": {"type": "str", "no_log": True},
-    "name": {"type": "str"},
-    "validate_certs": {"type": "bool"},
-    "ca_path": {"type": "path"},
-}
 
 
 def argument_spec() -> Dict[str, Any]:
-    return {
+    return pihole_connection_spec() | {
         "records": {"type": "list", "elements": "dict", "options": RECORD_OPTIONS},
         "name": {"type": "str"},
         "ip": {"type": "str"},
@@ -301,13 +280,6 @@ def argument_spec() -> Dict[str, Any]:
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "exclusive": {"type": "bool", "default": False},
         "domain": {"type": "str"},
-        "servers": {"type": "list", "elements": "dict", "options": SERVER_OPTIONS},
-        "server": {"type": "str"},
-        "password": {"type": "str", "no_log": True},
-        "validate_certs": {"type": "bool", "default": True},
-        "ca_path": {"type": "path"},
-        "timeout": {"type": "float", "default": 10},
-        "retries": {"type": "int", "default": 3},
         "api_version": {"type": "str", "choices": ["5", "6", "auto"], "default": "6"},
         "write_mode": {"type": "str", "choices": ["batch", "per_item"], "default": "batch"},
         "v5_custom_list": {"type": "path", "default": "/etc/pihole/custom.list"},
