@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sError,
@@ -375,11 +375,15 @@ class DrainPlan:
     blocked: List[Dict[str, str]] = field(default_factory=list)  # {"pod", "reason"}: drain refuses to start
 
 
-def plan_drain(pods: List[Dict[str, Any]], options: DrainOptions) -> DrainPlan:
+def plan_drain(
+    pods: List[Dict[str, Any]], options: DrainOptions, missing_daemonsets: Optional[Set[str]] = None
+) -> DrainPlan:
     """Sort the node's pods like ``kubectl drain``: skip mirror and (optionally) DaemonSet
     pods; refuse unmanaged pods without ``force`` and emptyDir pods without
-    ``delete_emptydir_data`` (finished pods are always fine); evict the rest."""
+    ``delete_emptydir_data`` (finished pods are always fine); evict the rest.
+    A pod whose DaemonSet is gone (``missing_daemonsets``: ``ns/name``) counts as unmanaged."""
     plan = DrainPlan()
+    missing = missing_daemonsets or set()
     for pod in pods:
         ref = pod_ref(pod)
         metadata = pod.get("metadata") or {}
@@ -389,11 +393,14 @@ def plan_drain(pods: List[Dict[str, Any]], options: DrainOptions) -> DrainPlan:
             plan.skipped.append({"pod": ref, "reason": "mirror pod (static pod managed by the kubelet)"})
             continue
         if controller and controller.get("kind") == "DaemonSet":
-            if options.ignore_daemonsets:
+            if f"{metadata.get('namespace')}/{controller.get('name')}" in missing:
+                controller = None  # orphaned: nothing will recreate it, so only force may remove it
+            elif options.ignore_daemonsets:
                 plan.skipped.append({"pod": ref, "reason": f"DaemonSet-managed ({controller.get('name')})"})
+                continue
             else:
                 plan.blocked.append({"pod": ref, "reason": "DaemonSet-managed; set ignore_daemonsets: true to skip it"})
-            continue
+                continue
         if metadata.get("deletionTimestamp"):
             plan.terminating.append(pod)
             continue
@@ -474,6 +481,7 @@ class NodeManager:
         self.service = service
         self.spec = spec
         self.check_mode = service.check_mode
+        self.wrote = False  # whether anything was written, for a failure's "changed"
         self._sleep = sleep
         self._clock = clock
 
@@ -482,6 +490,7 @@ class NodeManager:
             return self._absent()
         with_annotations = bool(self.spec.annotations)
         result = self.service.modify("v1", "Node", self.spec.name, None, self._build)
+        self.wrote = result.changed and not self.check_mode
         outcome = Outcome(
             changed=result.changed,
             before=node_view(result.before, with_annotations),
@@ -527,13 +536,13 @@ class NodeManager:
     def _drain(self, outcome: Outcome) -> None:
         options = self.spec.drain
         pods = self.service.list("v1", "Pod", field_selector=f"spec.nodeName={self.spec.name}")
-        plan = plan_drain(pods, options)
+        plan = plan_drain(pods, options, self._missing_daemonsets(pods))
         outcome.skipped = plan.skipped
         outcome.before["pods"] = sorted(pod_ref(p) for p in pods)
         if plan.blocked:
             names = ", ".join(f"{b['pod']} ({b['reason']})" for b in plan.blocked)
             raise DrainError(
-                f"cannot drain node {self.spec.name}; the node is left cordoned. Refusing to evict: {names}",
+                f"cannot drain node {self.spec.name}{self._left_cordoned()}. Refusing to evict: {names}",
                 plan.blocked,
                 [],
             )
@@ -546,6 +555,20 @@ class NodeManager:
             self._wait_gone(plan.evict + plan.terminating, deadline)
         outcome.after["pods"] = sorted(ref for ref in outcome.before["pods"] if ref not in leaving)
 
+    def _left_cordoned(self) -> str:
+        return " (check mode: nothing was written)" if self.check_mode else "; the node is left cordoned"
+
+    def _missing_daemonsets(self, pods: List[Dict[str, Any]]) -> Set[str]:
+        """DaemonSets (``ns/name``) that own pods here but no longer exist (as kubectl drain checks)."""
+        owners: Set[Tuple[str, str]] = set()
+        for pod in pods:
+            controller = _controller(pod)
+            if controller and controller.get("kind") == "DaemonSet":
+                owners.add((str(pod["metadata"].get("namespace")), str(controller.get("name"))))
+        return {
+            f"{ns}/{name}" for ns, name in sorted(owners) if self.service.get("apps/v1", "DaemonSet", name, ns) is None
+        }
+
     def _evict_all(self, pods: List[Dict[str, Any]], deadline: float) -> None:
         options = self.spec.drain
         pending = list(pods)
@@ -556,6 +579,7 @@ class NodeManager:
             for pod in pending:
                 try:
                     self._evict_one(pod)
+                    self.wrote = True
                     done.append(pod_ref(pod))
                 except K8sTooManyRequestsError as exc:
                     last_reason[pod_ref(pod)] = _causes_text(exc)
@@ -575,7 +599,7 @@ class NodeManager:
         blocked = [{"pod": pod_ref(p), "reason": self._why_blocked(p, last_reason[pod_ref(p)])} for p in pending]
         names = "; ".join(f"{b['pod']}: {b['reason']}" for b in blocked)
         raise DrainError(
-            f"drain of node {self.spec.name} timed out after {options.timeout}s; the node is left cordoned. "
+            f"drain of node {self.spec.name} timed out after {options.timeout}s{self._left_cordoned()}. "
             f"Evicted {len(done)} pod(s); still blocked: {names}",
             blocked,
             done,
@@ -623,8 +647,8 @@ class NodeManager:
             left = deadline - self._clock()
             if left <= 0:
                 raise K8sTimeoutError(
-                    f"drain of node {self.spec.name} timed out waiting for evicted pods to terminate; the node is "
-                    f"left cordoned. Still terminating: {', '.join(sorted(waiting))}"
+                    f"drain of node {self.spec.name} timed out waiting for evicted pods to terminate"
+                    f"{self._left_cordoned()}. Still terminating: {', '.join(sorted(waiting))}"
                 )
             self._sleep(min(self.POLL_SECONDS, left))
 

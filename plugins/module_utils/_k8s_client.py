@@ -33,6 +33,7 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource i
     backoff_delays,
     is_retryable,
     translate_api_error,
+    transport_error_parts,
 )
 
 # kubernetes.core is a declared collection dependency, but a user may still run a
@@ -126,9 +127,13 @@ def get_client(module: Any, attempts: int = 5, sleep: Callable[[float], None] = 
             if is_retryable(exc) and attempt < len(delays):
                 sleep(delays[attempt])
                 continue
-            error = translate_api_error(exc, "connecting to the Kubernetes API")
             tries = f" after {attempt + 1} attempts" if attempt else ""
-            module.fail_json(msg=f"{error.message}{tries}", exception=traceback.format_exc())
+            if isinstance(exc, (Urllib3HTTPError, ConnectionError)):
+                where, why = transport_error_parts(exc)
+                msg = f"Kubernetes API{where} unreachable{tries}: {why}"
+            else:
+                msg = translate_api_error(exc, f"connecting to the Kubernetes API{tries}").message
+            module.fail_json(msg=msg, exception=traceback.format_exc())
         except (OSError, ValueError, TypeError) as exc:
             # e.g. an unreadable or malformed kubeconfig file
             module.fail_json(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -275,6 +276,25 @@ def _status_body(exc: BaseException) -> Dict[str, Any]:
     return {}
 
 
+_POOL_PREFIX = re.compile(r"^\w+\(host=[^)]*\):\s*")
+
+
+def transport_error_parts(exc: BaseException) -> Tuple[str, str]:
+    """(" at https://host:port" or "", short reason) of a connection-level error.
+
+    urllib3 wraps the cause (``MaxRetryError(reason=NewConnectionError(...))``) and prefixes
+    every message with the pool's repr; users need "Connection refused", not that.
+    """
+    pool = getattr(exc, "pool", None)
+    where = ""
+    if pool is not None and getattr(pool, "host", None):
+        where = f" at {getattr(pool, 'scheme', 'https')}://{pool.host}:{pool.port}"
+    cause = getattr(exc, "reason", None) or exc
+    text = _POOL_PREFIX.sub("", str(cause)).strip()
+    text = text.replace("Failed to establish a new connection: ", "")
+    return where, text or type(cause).__name__
+
+
 _ERROR_BY_STATUS = {
     400: K8sInvalidError,
     401: K8sForbiddenError,
@@ -294,7 +314,8 @@ def translate_api_error(exc: BaseException, what: str) -> K8sError:
     message = body.get("message") or str(getattr(exc, "reason", "") or exc)
     causes = (body.get("details") or {}).get("causes") or []
     if isinstance(exc, (Urllib3HTTPError, ConnectionError)):
-        return K8sUnavailableError(f"{what}: API server unreachable: {exc}")
+        where, why = transport_error_parts(exc)
+        return K8sUnavailableError(f"{what}: Kubernetes API{where} unreachable: {why}")
     if not isinstance(status, int) or not status:
         status = None
     error_class = _ERROR_BY_STATUS.get(status or 0, K8sError)
@@ -412,8 +433,12 @@ class ResourceService:
         if isinstance(error, K8sTooManyRequestsError):
             raise error from last
         host = getattr(getattr(self._dyn, "configuration", None), "host", None) or "the API server"
+        if isinstance(last, (Urllib3HTTPError, ConnectionError)):
+            reason = "unreachable: " + transport_error_parts(last)[1]
+        else:
+            reason = error.message[len(what) + 2 :] if error.message.startswith(what + ": ") else error.message
         raise K8sUnavailableError(
-            f"{what}: Kubernetes API at {host} still failing after {self.attempts} attempts: {error.message}",
+            f"{what}: Kubernetes API at {host} still failing after {self.attempts} attempts: {reason}",
             error.status,
             error.reason,
         ) from last

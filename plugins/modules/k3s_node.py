@@ -305,11 +305,17 @@ def main() -> None:
         outcome = manager.run()
     except DrainError as exc:
         module.fail_json(
-            msg=str(exc), blocked=exc.blocked, evicted=exc.evicted, name=spec.name, api_retries=service.retries
+            msg=str(exc),
+            changed=manager.wrote,
+            blocked=exc.blocked,
+            evicted=exc.evicted,
+            name=spec.name,
+            api_retries=service.retries,
         )
     except K8sError as exc:
         module.fail_json(
             msg=f"{spec.name}: {exc}",
+            changed=manager.wrote,
             status=exc.status,
             reason=exc.reason,
             causes=exc.causes,

@@ -309,6 +309,10 @@ def test_plan_drain_like_kubectl() -> None:
 
     strict = kn.plan_drain([pod("ds", owner="DaemonSet")], kn.DrainOptions(ignore_daemonsets=False))
     assert strict.blocked and "ignore_daemonsets" in strict.blocked[0]["reason"]
+    orphan = kn.plan_drain([pod("ds", owner="DaemonSet")], kn.DrainOptions(), {"default/ds-owner"})
+    assert orphan.blocked and "force" in orphan.blocked[0]["reason"]
+    forced = kn.plan_drain([pod("ds", owner="DaemonSet")], kn.DrainOptions(force=True), {"default/ds-owner"})
+    assert refs(forced.evict) == ["default/ds"]
     both = kn.plan_drain([pod("x", owner=None, empty_dir=True)], kn.DrainOptions())
     assert "force" in both.blocked[0]["reason"] and "emptyDir" in both.blocked[0]["reason"]
 
@@ -362,6 +366,8 @@ class FakeService:
     def get(self, api_version: str, kind: str, name: str, namespace: Any = None) -> Any:
         if kind == "Node":
             return self.node
+        if kind == "DaemonSet":
+            return {"metadata": {"name": name, "namespace": namespace}}
         return self.pods.get(name)
 
     def list(self, api_version: str, kind: str, namespace: Any = None, field_selector: Any = None) -> Any:

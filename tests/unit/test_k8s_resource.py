@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -321,11 +322,31 @@ def test_transient_errors_are_retried_with_backoff(dyn: FakeDyn) -> None:
 
 def test_api_that_stays_down_fails_clearly(dyn: FakeDyn) -> None:
     svc, sleeps = _service(dyn)
-    down = MaxRetryError(None, "/api", NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
-    dyn.script = [down] * 10
-    with pytest.raises(r.K8sUnavailableError, match=r"still failing after 5 attempts.*unreachable"):
+    dyn.script = [_refused()] * 10
+    with pytest.raises(r.K8sUnavailableError) as info:
         svc.get("v1", "ConfigMap", "cm", "ns")
+    assert str(info.value) == (
+        "discovering v1: Kubernetes API at the API server still failing after 5 attempts: "
+        "unreachable: [Errno 111] Connection refused"
+    )
     assert len(sleeps) == 4
+
+
+def _refused() -> MaxRetryError:
+    """A real connection-refused error (nothing listens on loopback port 1)."""
+    try:
+        urllib3.PoolManager().request("GET", "https://127.0.0.1:1/api", retries=0)
+    except MaxRetryError as exc:
+        return exc
+    raise AssertionError("port 1 answered")
+
+
+def test_transport_error_parts_are_short() -> None:
+    assert r.transport_error_parts(_refused()) == (" at https://127.0.0.1:1", "[Errno 111] Connection refused")
+    assert r.transport_error_parts(ProtocolError("Connection aborted.", ConnectionResetError())) == (
+        "",
+        "('Connection aborted.', ConnectionResetError())",
+    )
 
 
 def test_429_can_be_returned_unretried(dyn: FakeDyn) -> None:
