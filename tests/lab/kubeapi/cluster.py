@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import builtins, schema
+from . import builtins, schema, typed
 from .errors import (
     ApiError,
     FieldError,
@@ -274,7 +274,14 @@ class Cluster:
             errors = builtins.metadata_errors(obj, "")
             errors += schema.validate(obj, rt.schema, old=old if old is not None else schema.MISSING)
         else:
-            schema.prune(obj, {"x-kubernetes-preserve-unknown-fields": True})  # drops unknown metadata fields
+            typed_schema = typed.schemas().get(rt.kind)
+            if typed_schema is None:
+                schema.prune(obj, {"x-kubernetes-preserve-unknown-fields": True})  # drops unknown metadata fields
+            else:
+                typed.decode_check(obj, rt.kind, rt.version, typed_schema)
+                warnings = [f'unknown field "{path}"' for path in schema.prune(obj, typed_schema)]
+                if warnings and strict:
+                    raise bad_request("strict decoding error: " + ", ".join(warnings))
             builtins.apply_defaults(obj, rt.kind)
             errors = builtins.validate(obj, rt.kind)
         if old is not None:

@@ -279,3 +279,31 @@ def test_secret_string_data_is_folded_into_data(api: Any) -> None:
     assert resp.body["data"] == {"k": "dg=="}
     assert "stringData" not in resp.body
     assert resp.body["type"] == "Opaque"
+
+
+def test_builtin_unknown_fields_are_dropped_with_a_warning(api: Any) -> None:
+    body = {
+        "metadata": {"name": "n1"},
+        "spec": {"unschedulabe": True, "taints": [{"key": "k", "effect": "NoSchedule", "efect": "x"}]},
+    }
+    resp = api.post("/api/v1/nodes", body)
+    assert resp.status == 201, resp.body
+    assert resp.body["spec"] == {"taints": [{"key": "k", "effect": "NoSchedule"}]}
+    assert set(resp.warnings) == {'unknown field "spec.unschedulabe"', 'unknown field "spec.taints[0].efect"'}
+    strict = api.post("/api/v1/nodes?fieldValidation=Strict", {**body, "metadata": {"name": "n2"}})
+    assert strict.status == 400
+
+
+def test_builtin_wrong_json_type_is_a_decode_error(api: Any) -> None:
+    resp = api.post("/api/v1/nodes", {"metadata": {"name": "n1", "labels": {"rack": 3}}})
+    assert resp.status == 400
+    assert resp.body["reason"] == "BadRequest"
+    assert resp.body["message"] == (
+        'Node in version "v1" cannot be handled as a Node: json: cannot unmarshal number into Go struct field '
+        "ObjectMeta.metadata.labels of type string"
+    )
+    quantities = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i:1", "resources": {"limits": {"cpu": 1, "memory": "64Mi"}}}]},
+    }
+    assert api.post("/api/v1/namespaces/default/pods", quantities).status == 201
