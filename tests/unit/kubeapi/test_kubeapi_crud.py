@@ -465,3 +465,39 @@ def test_backdoor_state_api(srv: KubeAPIServer) -> None:
     srv.reset()
     assert srv.get("v1", "ConfigMap", "x", "default") is None
     assert srv.get("v1", "Namespace", "kube-system") is not None
+
+
+def test_creating_a_crd_serves_its_kind(api: Any) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    assert api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status == 201
+    resources = api.get("/apis/example.com/v1").body["resources"]
+    assert [r["name"] for r in resources] == ["widgets"]
+    widgets = "/apis/example.com/v1/namespaces/default/widgets"
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": "big"}}
+    assert api.post(widgets, widget).status == 422
+    widget["spec"]["size"] = 3
+    assert api.post(widgets, widget).status == 201
+    assert api.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com").status == 200
+    assert api.get(widgets).status == 404
