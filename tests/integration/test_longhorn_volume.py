@@ -8,11 +8,13 @@ resize, a faulted volume) they play them through the server's hooks.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab.playbook import PlaybookRun, four_runs, run_playbook, write_playbook
+from lab.kubeapi.fixtures import kube_api  # noqa: F401  (until the root conftest registers the plugin)
+from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
 
 GI = 1024**3
 NS = "longhorn-system"
@@ -25,17 +27,20 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-def kube(kube_api: Any) -> Any:
+def kube(kube_api: Any) -> Any:  # noqa: F811
     """The test API server with the namespaces these tests use."""
+    kube_api.require_server()
     for ns in (NS, "apps"):
         if kube_api.server.get("v1", "Namespace", ns) is None:
             kube_api.server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     kube_api.server.clear_requests()
+    # the module runs on localhost with the interpreter that has the kubernetes library (this venv)
+    kube_api.env = {**kube_api.env, "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
     return kube_api
 
 
-def lv(name: str = "lv", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": name, MODULE: {"name": "data", **args}}
+def lv(task_name: str = "lv", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
+    task: dict[str, Any] = {"name": task_name, MODULE: {"name": "data", **args}}
     if ignore_errors:
         task["ignore_errors"] = True
     return task
@@ -152,6 +157,8 @@ def test_create_four_runs_then_noop_costs_one_get(kube: Any, tmp_path: Path) -> 
     assert again.task("lv").changed is False
     assert kube.server.count(method="GET", path_prefix=f"{VOLUMES}/data") == 1
     assert writes(kube) == 0
+    for r in (*runs, again):
+        assert_no_secrets(r.output, [kube.server.token])
 
 
 def test_check_mode_create_writes_nothing(kube: Any, tmp_path: Path) -> None:
@@ -260,7 +267,7 @@ def test_grow_through_pvc_waits_for_the_resizer(kube: Any, tmp_path: Path) -> No
         }
     )
 
-    def csi_resizer(obj: dict[str, Any]) -> None:  # external-resizer -> Longhorn ControllerExpandVolume
+    def csi_resizer(server: Any, obj: dict[str, Any]) -> None:  # external-resizer -> Longhorn ControllerExpandVolume
         requested = obj["spec"]["resources"]["requests"]["storage"]
         vol = get_volume(kube) or {}
         if requested == "20Gi" and vol["spec"]["size"] != str(20 * GI):
@@ -383,7 +390,7 @@ def test_delete_refuses_a_bound_pvc_unless_forced(kube: Any, tmp_path: Path) -> 
 
 
 def test_faulted_volume_fails_wait_with_robustness_and_conditions(kube: Any, tmp_path: Path) -> None:
-    def longhorn_manager(obj: dict[str, Any]) -> None:  # replicas cannot be scheduled
+    def longhorn_manager(server: Any, obj: dict[str, Any]) -> None:  # replicas cannot be scheduled
         if (obj.get("status") or {}).get("robustness") != "faulted":
             set_status(
                 kube,
@@ -435,7 +442,7 @@ def test_wait_timeout_reports_robustness_and_conditions(kube: Any, tmp_path: Pat
 
 
 def test_wait_succeeds_once_longhorn_reports_healthy(kube: Any, tmp_path: Path) -> None:
-    def longhorn_manager(obj: dict[str, Any]) -> None:
+    def longhorn_manager(server: Any, obj: dict[str, Any]) -> None:
         if not (obj.get("status") or {}).get("state"):
             set_status(kube, obj["metadata"]["name"], {"state": "attached", "robustness": "healthy"})
 
