@@ -37,6 +37,9 @@ DEFAULT_VERSION = "v1.31.4+k3s1"
 ARCH_ASSETS = {"x86_64": ("amd64", "k3s"), "aarch64": ("arm64", "k3s-arm64"), "armv7l": ("arm", "k3s-armhf")}
 # Distributions the stand-in imports (top-level names as they sit in site-packages).
 DEPENDENCIES = ("yaml", "_yaml", "cryptography", "cffi", "_cffi_backend")
+# Distributions whose version lab.kubeapi asks importlib.metadata for (their code is not needed: the
+# kubeapi's model cache, built here, answers instead of the kubernetes client's models).
+DIST_METADATA = ("kubernetes",)
 
 BOOTSTRAP = '''\
 """k3s (lab stand-in): unpack once into <data>/<id>/ as K3s does, then run from there."""
@@ -48,10 +51,12 @@ ARCHIVE = os.path.dirname(os.path.abspath(__file__))
 def main():
     args = sys.argv[1:]
     if not args or args[0] in ("--version", "-v", "version"):
-        from lab.k3s_standin.k3s import main as k3s_main  # pure Python: runs from the archive itself
+        # pure Python, so it runs from the archive itself without unpacking
+        sys.path[:0] = [os.path.join(ARCHIVE, "tests"), os.path.join(ARCHIVE, "site-packages")]
+        from lab.k3s_standin.k3s import main as k3s_main
         return k3s_main(args)
     with zipfile.ZipFile(ARCHIVE) as archive:
-        info = json.loads(archive.read("lab/k3s_standin/_build.json"))
+        info = json.loads(archive.read("tests/lab/k3s_standin/_build.json"))
         target = os.path.join(os.environ.get("K3S_STANDIN_DATA", "/var/lib/rancher/k3s/data"), info["payload"])
         if not os.path.exists(os.path.join(target, ".complete")):
             tmp = "%s.tmp-%d" % (target, os.getpid())
@@ -61,9 +66,8 @@ def main():
                 os.rename(tmp, target)
             except OSError:  # another process unpacked it first
                 shutil.rmtree(tmp, ignore_errors=True)
-    sys.path[:] = [target] + [p for p in sys.path if os.path.abspath(p) != ARCHIVE]
-    for name in [m for m in sys.modules if m == "lab" or m.startswith("lab.")]:
-        del sys.modules[name]
+    sys.path[:] = [os.path.join(target, "tests"), os.path.join(target, "site-packages")] + [
+        p for p in sys.path if os.path.abspath(p) != ARCHIVE]
     from lab.k3s_standin.k3s import main as k3s_main
     return k3s_main(args)
 
@@ -73,7 +77,7 @@ sys.exit(main())
 
 
 def _site_packages_files() -> list[tuple[str, Path]]:
-    files = []
+    files = [(f"{path.parent.name}/METADATA", path) for path in map(_dist_metadata, DIST_METADATA)]
     for name in DEPENDENCIES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -91,14 +95,26 @@ def _site_packages_files() -> list[tuple[str, Path]]:
     return files
 
 
-def _payload() -> list[tuple[str, bytes]]:
-    from lab.kubeapi.resources import default_crd_files  # noqa: PLC0415 - after sys.path is set
+def _dist_metadata(dist: str) -> Path:
+    import importlib.metadata  # noqa: PLC0415
 
+    path = importlib.metadata.distribution(dist).locate_file(f"{dist}-{importlib.metadata.version(dist)}.dist-info")
+    return Path(str(path)) / "METADATA"  # e.g. kubernetes-37.0.2.dist-info/METADATA
+
+
+def _payload() -> list[tuple[str, bytes]]:
+    """Files laid out as in the repository (``tests/lab/...``, ``.cache/kubeapi/...``), which is where
+    lab.kubeapi looks for its caches, plus ``site-packages/`` with the libraries."""
+    from lab.kubeapi import typed  # noqa: PLC0415 - after sys.path is set
+    from lab.kubeapi.resources import default_crd_files  # noqa: PLC0415
+
+    typed.schemas()  # makes sure the model cache exists
     entries: list[tuple[str, Path]] = []
     for package in ("kubeapi", "k3s_standin"):
-        entries += [(f"lab/{package}/{p.name}", p) for p in sorted((LAB / package).glob("*.py"))]
-    entries += [(f"lab/k3s_standin/crds/{p.parent.name}-{p.name}", p) for p in default_crd_files()]
-    entries += _site_packages_files()
+        entries += [(f"tests/lab/{package}/{p.name}", p) for p in sorted((LAB / package).glob("*.py"))]
+    entries += [(f"tests/lab/k3s_standin/crds/{p.parent.name}-{p.name}", p) for p in default_crd_files()]
+    entries += [(f".cache/kubeapi/{p.name}", p) for p in sorted(typed.CACHE_DIR.glob("builtin-models-*.json"))]
+    entries += [(f"site-packages/{name}", path) for name, path in _site_packages_files()]
     return sorted((name, path.read_bytes()) for name, path in entries)
 
 
@@ -120,8 +136,8 @@ def build_binary(version: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         _zip_entry(archive, "__main__.py", BOOTSTRAP.encode())
-        _zip_entry(archive, "lab/__init__.py", b"")  # zipimport needs a regular package
-        _zip_entry(archive, "lab/k3s_standin/_build.json", build_info)
+        _zip_entry(archive, "tests/lab/__init__.py", b"")  # zipimport needs a regular package
+        _zip_entry(archive, "tests/lab/k3s_standin/_build.json", build_info)
         for name, data in payload:
             _zip_entry(archive, name, data)
     return b"#!/usr/bin/env python3\n" + buffer.getvalue()

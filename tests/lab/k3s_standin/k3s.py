@@ -274,13 +274,18 @@ def mark_not_ready(api: Api, name: str) -> None:
         )
 
 
-def register_until_done(api: Api, node: dict[str, Any], stop: threading.Event) -> bool:
-    """Retry like a K3s agent: a refused token or an unreachable server is logged, never fatal."""
+def register_until_done(api: Api, node: dict[str, Any], stop: threading.Event, local: bool = False) -> bool:
+    """Retry like a K3s agent: a refused token or an unreachable server is logged, never fatal.
+
+    ``local``: a server registering on its own API server; an HTTP error there is a bug, so it is fatal
+    (systemd then sees the start fail instead of waiting forever for READY=1)."""
     while not stop.is_set():
         try:
             register(api, node)
             return True
         except urllib.error.HTTPError as err:
+            if local:
+                raise Fatal(f"failed to register node on the local API server: {err.code} {err.reason}") from err
             if err.code == 401:
                 log(
                     "error", f"Failed to validate connection to cluster at {api.url}: 401 Unauthorized (token rejected)"
@@ -407,7 +412,7 @@ def run_server(opts: dict[str, Any], version: str) -> int:
     publish_ca(api, ca_pem)
     if opts.get("secrets-encryption"):
         log("info", "Secrets encryption enabled (stand-in: noted, the lab API keeps secrets in its state file)")
-    if not register_until_done(api, node_object(name, opts, version, "server"), stop):
+    if not register_until_done(api, node_object(name, opts, version, "server"), stop, local=True):
         api_server.stop()
         return 0
     sd_notify("READY=1")
