@@ -215,7 +215,7 @@ class PiholeClient:
 
     def read_records(self) -> Tuple[List[str], List[str]]:
         """GET /api/config/dns once: (dns.hosts, dns.cnameRecords)."""
-        _, parsed = self.request("GET", "/config/dns", what="read dns config")
+        _status, parsed = self.request("GET", "/config/dns", what="read dns config")
         try:
             dns = parsed["config"]["dns"]
             return list(dns.get("hosts") or []), list(dns.get("cnameRecords") or [])

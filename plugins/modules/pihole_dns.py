@@ -26,14 +26,16 @@ description:
     (a changed IP replaces the old one). Records of names not in the input are never touched,
     unless O(exclusive=true), which purges the records inside O(domain) that are not listed.
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab)
 extends_documentation_fragment:
   - homelab.pi_cluster.pihole
 attributes:
   check_mode:
+    description: Can run in check mode and predict C(changed) without changing anything.
     support: full
     details: Logs in, reads and logs out; writes nothing. C(changed) and the diff predict the real run.
   diff_mode:
+    description: Returns details on what has changed (or would change in check mode).
     support: full
     details: One diff per server with the C(hosts) and C(cnameRecords) arrays before and after.
 options:
