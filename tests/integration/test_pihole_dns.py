@@ -182,6 +182,7 @@ def test_session_closed_when_the_write_fails(tmp_path: Path, pihole: PiholeServe
     assert "HTTP 500" in run.task(TASK).result["msg"]
     assert pihole.count("DELETE", "^/auth$") == 1
     assert pihole.ftl.hosts == []
+    assert_no_secrets(run.output, pihole.secrets)
 
 
 def test_app_password_needs_app_sudo(tmp_path: Path, pihole: PiholeServer) -> None:
@@ -214,6 +215,7 @@ def test_auto_detects_v6(tmp_path: Path, pihole: PiholeServer) -> None:
     run = run_playbook(path, env=ENV, extra_vars=password_vars([pihole]))
     assert run.rc == 0, run.output[-3000:]
     assert run.task(TASK).result["per_server"][0]["api_version"] == 6
+    assert_no_secrets(run.output, pihole.secrets)
 
 
 def test_https_certificate_checks(tmp_path: Path, pihole_tls: tuple[PiholeServer, Path]) -> None:
