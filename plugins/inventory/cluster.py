@@ -8,7 +8,7 @@ name: cluster
 short_description: A K3s Raspberry Pi cluster's hosts and groups from one short cluster file
 version_added: 0.1.0
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab)
 description:
   - Reads a cluster file whose name ends in C(.pi_cluster.yml) or C(.pi_cluster.yaml) and turns its node
     groups (name ranges such as C(pi-worker-[01:07]), an address range start or a list of addresses, roles and

@@ -159,7 +159,7 @@ def test_one_request_no_discovery(stub: tuple[Stub, Path]) -> None:
     state, kubeconfig = stub
     nodes = fetch_nodes({"kubeconfig": str(kubeconfig)}, timeout=5, retries=0)
     assert [n["name"] for n in nodes] == ["pi-master"]
-    assert [path.split("?")[0] for _, path in state.requests] == ["/api/v1/nodes"]
+    assert [request[1].split("?")[0] for request in state.requests] == ["/api/v1/nodes"]
     assert {k.lower(): v for k, v in state.headers[0].items()}["authorization"] == "Bearer not-a-real-token"
 
 
@@ -195,7 +195,7 @@ def test_client_errors_are_not_retried(stub: tuple[Stub, Path]) -> None:
 
 
 def test_unreachable_api(tmp_path: Path, stub: tuple[Stub, Path]) -> None:
-    _, kubeconfig = stub
+    kubeconfig = stub[1]
     closed = json.loads(kubeconfig.read_text())
     closed["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9"  # discard port: nothing listens
     path = tmp_path / "closed"
