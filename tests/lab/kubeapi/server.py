@@ -1023,8 +1023,8 @@ class KubeAPIServer:
         items, _rv = self.cluster.select(rt, namespace, lambda o: labels(o["metadata"].get("labels") or {}))
         return items
 
-    def update_status(
-        self, api_version: str, kind: str, name: str, namespace: str | None, status: Obj, *, merge: bool = True
+    def update_status(  # noqa: PLR0917 - tests pass merge positionally
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: Obj, merge: bool = True
     ) -> Obj:
         """Set an object's status as its controller would (JSON-merged into the current status by default)."""
         rt = self._type(api_version, kind)
