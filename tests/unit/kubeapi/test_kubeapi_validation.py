@@ -58,6 +58,13 @@ def test_schedule_ttl_lives_in_the_template(api: Any) -> None:
     assert [c["field"] for c in resp.body["details"]["causes"]] == ["spec.template.ttl"]
 
 
+def test_schedule_has_no_top_level_ttl_so_it_is_pruned(api: Any) -> None:
+    resp = api.post(f"{VELERO}/schedules", schedule(ttl=5))
+    assert resp.status == 201
+    assert "ttl" not in resp.body["spec"]
+    assert resp.warnings == ['unknown field "spec.ttl"']
+
+
 def test_unknown_enum_value_is_422_listing_supported_values(api: Any) -> None:
     resp = api.post(f"{LONGHORN}/volumes", volume(accessMode="foo"))
     assert resp.status == 422
