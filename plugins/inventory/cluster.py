@@ -373,6 +373,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if result.unmanaged and self.get_option("unmanaged_group"):
             self.inventory.add_group(UNMANAGED_GROUP)
             for node in result.unmanaged:
+                if node["name"] in self.inventory.groups:  # Ansible cannot have a host and a group of one name
+                    self.display.warning(f"{path}: unmanaged node {node['name']!r} not added: a group has that name")
+                    continue
                 host = self.inventory.add_host(node["name"], group=UNMANAGED_GROUP)
                 if node.get("internal_ip"):
                     self.inventory.set_variable(host, "ansible_host", node["internal_ip"])
@@ -425,6 +428,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # --- constructed --------------------------------------------------------------
 
     def _construct(self, host: str) -> None:
+        if not (self.get_option("compose") or self.get_option("groups") or self.get_option("keyed_groups")):
+            return
         strict = self.get_option("strict")
         self._set_composite_vars(self.get_option("compose"), self._host_vars(host), host, strict=strict)
         # re-read so that groups and keyed_groups see the composed variables

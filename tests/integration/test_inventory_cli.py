@@ -337,6 +337,10 @@ def test_live_api_error_status_gives_the_static_inventory(tmp_path: Path, kube_a
 
 
 def test_live_strings_are_not_templated_in_a_playbook(tmp_path: Path, kube_api: Any) -> None:
+    """A node reports its own kubeletVersion: a compromised node could put a template there.
+
+    (Label values cannot carry one: the API server rejects them, as the test server does.)
+    """
     server = kube_api.require_server()
     server.create(k8s_node("pi-master", version=EVIL))
     path = write_cluster(tmp_path, LIVE + "compose:\n  version_copy: k3s_node_version\n")

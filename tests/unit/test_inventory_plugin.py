@@ -326,6 +326,14 @@ def test_unmanaged_nodes_warn_and_optionally_join_a_group(parse: Parse, api: Fak
     assert "mystery-pi" not in members(inventory, "k3s_cluster")
 
 
+def test_unmanaged_node_named_like_a_group_is_skipped(parse: Parse, api: FakeAPI, warnings: list[str]) -> None:
+    api.nodes = [node("pi-master"), node("etcd")]
+    inventory = parse(LIVE + "unmanaged_group: true\n")
+    assert "etcd" not in inventory.hosts
+    assert members(inventory, "k3s_unmanaged") == []
+    assert any("unmanaged node 'etcd' not added" in w for w in warnings)
+
+
 def test_unreachable_api_degrades_to_static(parse: Parse, api: FakeAPI, warnings: list[str]) -> None:
     api.down = True
     inventory = parse(LIVE)
