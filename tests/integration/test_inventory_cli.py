@@ -155,6 +155,7 @@ def test_lab_inventory() -> None:
     assert hostvars["pi-master"]["ansible_host"] == f"{net}.11"  # hostlab: host N is .(10+N)
     assert hostvars["pi-worker-07"]["ansible_host"] == f"{net}.18"
     assert hostvars["pi-worker-07"]["ansible_user"] == "root"
+    assert hosts_of(listing, "hostlab_pi") == ["pi-master"] + [f"pi-worker-{n:02d}" for n in range(1, 8)]
 
 
 # --- errors and warnings through the CLI ------------------------------------------------------
