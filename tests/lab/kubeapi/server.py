@@ -53,6 +53,7 @@ class RecordedRequest:
     status: int | None = None  # None: the connection was dropped without an answer
     content_type: str | None = None
     time: float = field(default_factory=time.time)
+    accept: str | None = None
 
     @property
     def discovery(self) -> bool:
@@ -250,7 +251,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        record = RecordedRequest(self.command, path, query, _parse_body(raw, ctype), content_type=ctype or None)
+        record = RecordedRequest(
+            self.command,
+            path,
+            query,
+            _parse_body(raw, ctype),
+            content_type=ctype or None,
+            accept=self.headers.get("Accept"),
+        )
         api._record(record)
         try:
             if api.faults.is_down:
