@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +362,37 @@ def test_live_strings_are_not_templated_in_a_playbook(tmp_path: Path, kube_api: 
     assert run.rc == 0, run.output[-4000:]
     assert run.task("Read API strings").result["msg"] == f"{EVIL}|{EVIL}"
     assert "uid=" not in run.output
+
+
+def test_refresh_inventory_in_a_play_fetches_again(tmp_path: Path, kube_api: Any, cluster_nodes: Any) -> None:
+    """``meta: refresh_inventory`` bypasses the cache and rewrites it; groups change within the run."""
+    path = write_cluster(
+        tmp_path,
+        LIVE + f"cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {tmp_path / 'cache'}\n",
+    )
+    playbook = write_playbook(
+        tmp_path,
+        [
+            {"name": "Ready before", "ansible.builtin.debug": {"msg": "{{ groups['k3s_ready'] | sort }}"}},
+            {"name": "Refresh", "ansible.builtin.meta": "refresh_inventory"},
+            {"name": "Ready after", "ansible.builtin.debug": {"msg": "{{ groups['k3s_ready'] | sort }}"}},
+        ],
+    )
+
+    def join_after_the_first_list() -> None:
+        """pi-worker-03 registers once the playbook has read the inventory (and before its refresh)."""
+        while cluster_nodes.count(method="GET", path_prefix="/api/v1/nodes") < 1:
+            time.sleep(0.05)
+        cluster_nodes.create(k8s_node("pi-worker-03"))
+
+    joiner = threading.Thread(target=join_after_the_first_list, daemon=True)
+    joiner.start()
+    run = run_playbook(playbook, inventory=path, env=kube_api.env, verbosity=1)
+    joiner.join(timeout=30)
+    assert run.rc == 0, run.output[-4000:]
+    assert "pi-worker-03" not in run.task("Ready before").result["msg"]
+    assert "pi-worker-03" in run.task("Ready after").result["msg"]
+    assert cluster_nodes.count(method="GET", path_prefix="/api/v1/nodes") == 2
+    again, _ = inventory_list(path, env=kube_api.env)  # the refreshed list was cached
+    assert cluster_nodes.count(method="GET", path_prefix="/api/v1/nodes") == 2
+    assert "pi-worker-03" in hosts_of(again, "k3s_ready")
