@@ -920,13 +920,19 @@ class Cluster:
     # ------------------------------------------------------------------ watch
 
     def watch(
-        self, rt: ResourceType, namespace: str | None, matches: Callable[[Obj], bool], resource_version: str | None
-    ) -> tuple[Watcher, list[Event]]:
-        """Register a watcher; return it with the events to send first (initial ADDED or replay from rv)."""
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        matches: Callable[[Obj], bool],
+        resource_version: str | None,
+        initial_events: bool = False,
+    ) -> tuple[Watcher, list[Event], int]:
+        """Register a watcher; return it with the events to send first (initial ADDED, or a replay from
+        ``resource_version``) and the resourceVersion those events bring the watcher up to."""
         with self.lock:
             watcher = Watcher(rt.key, namespace, matches)
             backlog: list[Event] = []
-            if not resource_version or resource_version == "0":
+            if initial_events or not resource_version or resource_version == "0":
                 for (ns, _name), obj in sorted(self._store(rt).items()):
                     if namespace is None or ns == namespace:
                         backlog.append(
@@ -948,7 +954,7 @@ class Cluster:
                     and (namespace is None or e.obj["metadata"].get("namespace") == namespace)
                 ]
             self.watchers.append(watcher)
-            return watcher, backlog
+            return watcher, backlog, self.rv
 
     def unwatch(self, watcher: Watcher) -> None:
         with self.lock:

@@ -761,8 +761,25 @@ class _Router:
         matches = self._matcher(rt, query)
         timeout = float(query.get("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
         handler = self.handler
+        bookmarks = query.get("allowWatchBookmarks", "").lower() == "true"
+        initial = query.get("sendInitialEvents", "").lower() == "true"
+        if initial and query.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    errors.FieldError(
+                        "forbidden",
+                        "resourceVersionMatch",
+                        detail="sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                    )
+                ],
+            )
         try:
-            watcher, backlog = self.cluster.watch(rt, namespace, matches, query.get("resourceVersion"))
+            watcher, backlog, synced_rv = self.cluster.watch(
+                rt, namespace, matches, query.get("resourceVersion"), initial_events=initial
+            )
         except ApiError as err:
             if err.code != 410:
                 raise
@@ -775,6 +792,8 @@ class _Router:
         try:
             for event in backlog:
                 self._send_event(rt, event, matches)
+            if initial and bookmarks:  # the end of the initial events, as WatchList clients expect
+                self._send_bookmark(rt, synced_rv, {"k8s.io/initial-events-end": "true"})
             while not self.api._stopping.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.api.faults.is_down:
@@ -786,11 +805,24 @@ class _Router:
                 if live is None:
                     break
                 self._send_event(rt, live, matches)
+                synced_rv = live.rv
+            if bookmarks:
+                self._send_bookmark(rt, max(synced_rv, self.cluster.rv))
             handler.send_chunk(b"")
         except (OSError, ssl.SSLError):
             handler.close_connection = True
         finally:
             self.cluster.unwatch(watcher)
+
+    def _send_bookmark(self, rt: ResourceType, rv: int, annotations: dict[str, str] | None = None) -> None:
+        meta: Obj = {"resourceVersion": str(rv)}
+        if annotations:
+            meta["annotations"] = annotations
+        line = json.dumps(
+            {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}},
+            separators=(",", ":"),
+        )
+        self.handler.send_chunk(line.encode() + b"\n")
 
     def _send_event(self, rt: ResourceType, event: Any, matches: Callable[[Obj], bool]) -> None:
         filtered = self.cluster.filter_event(event, matches)

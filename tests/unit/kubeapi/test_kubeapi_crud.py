@@ -495,7 +495,12 @@ def test_creating_a_crd_serves_its_kind(api: Any) -> None:
     resources = api.get("/apis/example.com/v1").body["resources"]
     assert [r["name"] for r in resources] == ["widgets"]
     widgets = "/apis/example.com/v1/namespaces/default/widgets"
-    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": "big"}}
+    widget: dict[str, Any] = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": "big"},
+    }
     assert api.post(widgets, widget).status == 422
     widget["spec"]["size"] = 3
     assert api.post(widgets, widget).status == 201

@@ -68,6 +68,23 @@ def test_watch_of_an_expired_resource_version_gets_410(api: Any, srv: KubeAPISer
     assert events[0]["object"]["reason"] == "Expired"
 
 
+def test_watch_initial_events_and_bookmarks(api: Any) -> None:
+    api.post(CM, cm("a"))
+    rv = api.get(CM).body["metadata"]["resourceVersion"]
+    events = watch_lines(
+        api.server,
+        f"{CM}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+        f"&allowWatchBookmarks=true&resourceVersion={rv}",
+        count=2,
+    )
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[1]["object"]["metadata"] == {
+        "resourceVersion": rv,
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }
+    assert api.get(f"{CM}?watch=1&sendInitialEvents=true").status == 422
+
+
 def test_watch_ends_after_timeout_seconds(api: Any) -> None:
     started = time.monotonic()
     assert watch_lines(api.server, f"{CM}?watch=1&resourceVersion={api.server.cluster.rv}&timeoutSeconds=1") == []
