@@ -21,16 +21,16 @@ Usage in a module::
 from __future__ import annotations
 
 import copy
+import importlib.util
 import time
 import traceback
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple, Type
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
-    ApiException,
-    Urllib3HTTPError,
     backoff_delays,
+    client_error_types,
     is_retryable,
     translate_api_error,
     transport_error_parts,
@@ -38,11 +38,12 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource i
 
 # kubernetes.core is a declared collection dependency, but a user may still run a
 # module without it; the import error becomes a clear failure when the module runs.
+# Only its (pure Python) argument spec is imported here: the client and the kubernetes
+# library take over a second to import, so they are imported by get_client(), after a
+# module has validated its input (bad input then fails fast).
 K8S_CORE_IMPORT_ERROR = None
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 except ImportError:
     K8S_CORE_IMPORT_ERROR = traceback.format_exc()
     # Same option names, so argument validation still reaches get_client() and its clear message.
@@ -68,11 +69,8 @@ except ImportError:
         )
     }
 
-KUBERNETES_IMPORT_ERROR = None
-try:
-    import kubernetes  # noqa: F401  (presence check; the client itself is built by kubernetes.core)
-except ImportError:
-    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
+# Presence check only (cheap); the library itself is imported by kubernetes.core in get_client().
+KUBERNETES_IMPORT_ERROR = None if importlib.util.find_spec("kubernetes") else "No module named 'kubernetes'"
 
 # The lowest python kubernetes client kubernetes.core 5.x/6.x supports.
 KUBERNETES_MIN_VERSION = "24.2.0"
@@ -114,6 +112,8 @@ def get_client(module: Any, attempts: int = 5, sleep: Callable[[float], None] = 
         module.fail_json(
             msg=missing_required_lib(f"kubernetes>={KUBERNETES_MIN_VERSION}"), exception=KUBERNETES_IMPORT_ERROR
         )
+    get_api_client, core_exception = _import_kubernetes_core(module)
+    errors = client_error_types()
     auth = auth_params(module.params)
     delays = backoff_delays(attempts)
     for attempt in range(attempts):
@@ -121,14 +121,14 @@ def get_client(module: Any, attempts: int = 5, sleep: Callable[[float], None] = 
         # (server_side_dry_run, requires); passing the params keeps the env fallbacks.
         try:
             return get_api_client(**auth)
-        except CoreException as exc:
+        except core_exception as exc:
             module.fail_json(msg=f"Could not create the Kubernetes API client: {exc}", exception=traceback.format_exc())
-        except (ApiException, Urllib3HTTPError, ConnectionError) as exc:
+        except errors as exc:
             if is_retryable(exc) and attempt < len(delays):
                 sleep(delays[attempt])
                 continue
             tries = f" after {attempt + 1} attempts" if attempt else ""
-            if isinstance(exc, (Urllib3HTTPError, ConnectionError)):
+            if getattr(exc, "status", None) is None:  # connection-level: no HTTP answer
                 where, why = transport_error_parts(exc)
                 msg = f"Kubernetes API{where} unreachable{tries}: {why}"
             else:
@@ -141,3 +141,21 @@ def get_client(module: Any, attempts: int = 5, sleep: Callable[[float], None] = 
                 exception=traceback.format_exc(),
             )
     return None  # not reached: every path above returns or fails
+
+
+def _import_kubernetes_core(module: Any) -> Tuple[Callable[..., Any], Type[BaseException]]:
+    """kubernetes.core's ``get_api_client`` and ``CoreException`` (imports the kubernetes library)."""
+    try:
+        # imported here, not at the top: it imports the kubernetes library (slow), see above
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (  # noqa: PLC0415
+            get_api_client,
+        )
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (  # noqa: PLC0415
+            CoreException,
+        )
+    except ImportError:
+        module.fail_json(
+            msg=missing_required_lib("the kubernetes.core collection (>=5.0.0)"), exception=traceback.format_exc()
+        )
+        raise  # not reached: fail_json exits
+    return get_api_client, CoreException

@@ -26,15 +26,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
-
-try:
-    from kubernetes.client.exceptions import ApiException
-except ImportError:  # reported by _k8s_client.get_client() before a service is ever built
-
-    class ApiException(Exception):  # type: ignore[no-redef]
-        status: Optional[int] = None
-
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Type
 
 try:
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -42,6 +34,20 @@ except ImportError:
 
     class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
         pass
+
+
+def client_error_types() -> Tuple[Type[BaseException], ...]:
+    """What the kubernetes client raises for HTTP errors and lost connections.
+
+    Imported on first use: ``kubernetes`` takes over a second to import, and a module
+    should reject bad input without paying for it (``_k8s_client.get_client`` reports a
+    missing library before any service exists).
+    """
+    try:
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 (slow import, see above)
+    except ImportError:
+        return (Urllib3HTTPError, ConnectionError)
+    return (ApiException, Urllib3HTTPError, ConnectionError)
 
 
 # --------------------------------------------------------------------------- errors
@@ -409,6 +415,7 @@ class ResourceService:
         self._resources: Dict[Tuple[str, str], ApiResource] = {}
         self._discovered: Set[str] = set()
         self.retries = 0  # transient failures retried so far (reported by modules / tests)
+        self._errors = client_error_types()
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -418,7 +425,7 @@ class ResourceService:
         for attempt in range(self.attempts):
             try:
                 return call()
-            except (ApiException, Urllib3HTTPError, ConnectionError) as exc:
+            except self._errors as exc:
                 status = getattr(exc, "status", None)
                 retry = is_retryable(exc) and (retry_429 or status != 429)
                 if not retry:

@@ -86,8 +86,8 @@ def lab(kube_api: Any) -> Iterator[Lab]:
         env.cleanup()
 
 
-def task(lab: Lab, name: str = "node", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, MODULE: {"name": lab.node, **args}}
+def task(lab: Lab, title: str = "node", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": title, MODULE: {"name": lab.node, **args}}
     if ignore_errors:
         body["ignore_errors"] = True
     return body
@@ -330,18 +330,8 @@ def test_wait_for_ready(lab: Lab, tmp_path: Path) -> None:
     msg = run.task("node").result["msg"]
     assert "timed out after 2s waiting for Node" in msg and "Ready is False KubeletNotReady" in msg
 
-    timer = threading.Timer(
-        1.5,
-        server.update_status,
-        (
-            "v1",
-            "Node",
-            lab.node,
-            None,
-            {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]},
-            False,
-        ),
-    )
+    ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}
+    timer = threading.Timer(1.5, server.update_status, ("v1", "Node", lab.node, None, ready), {"merge": False})
     timer.start()
     try:
         run = lab.run(playbook(tmp_path, task(lab, wait=True, wait_timeout=60), name="ready.yml"))
