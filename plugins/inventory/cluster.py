@@ -401,8 +401,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if use_cache and cache:
             try:
                 return wrap_var(self._cache[key]["nodes"])
-            except KeyError:
-                pass  # a miss: fetch below and fill the cache
+            except (KeyError, TypeError):
+                pass  # a miss (or an entry of another shape): fetch below and fill the cache
         auth = {name: self.get_option(name) for name in AUTH_OPTIONS}
         try:
             nodes = fetch_nodes(
