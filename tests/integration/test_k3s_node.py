@@ -195,6 +195,37 @@ def test_missing_node_fails_clearly(lab: Lab, tmp_path: Path) -> None:
     assert f"Node {lab.node} not found" in result["msg"]
 
 
+def test_node_info_reads_without_writing(lab: Lab, tmp_path: Path) -> None:
+    lab.create(
+        objects.node(
+            lab.node,
+            labels={"node-role.kubernetes.io/worker": "true", "probe": lab.node},
+            unschedulable=True,
+            taints=[{"key": "dedicated", "effect": "NoSchedule"}],
+        )
+    )
+    info = "homelab.pi_cluster.k3s_node_info"
+    path = playbook(
+        tmp_path,
+        {"name": "by-name", info: {"name": lab.node}},
+        {"name": "by-selector", info: {"label_selector": f"probe={lab.node}"}},
+        {"name": "missing", info: {"name": f"{lab.node}-missing"}},
+        {"name": "both", info: {"name": lab.node, "label_selector": "a=b"}, "ignore_errors": True},
+    )
+    for check in (True, False):
+        run = lab.run(path, check=check)
+        by_name = run.task("by-name").result["nodes"]
+        assert [n["name"] for n in by_name] == [lab.node] and not run.task("by-name").changed
+        summary = by_name[0]
+        assert summary["roles"] == ["worker"] and summary["unschedulable"] is True
+        assert summary["taints"] == [{"key": "dedicated", "effect": "NoSchedule"}]
+        assert run.task("by-selector").result["nodes"] == by_name
+        assert run.task("missing").result["nodes"] == []
+        assert "mutually exclusive" in run.task("both").result["msg"]
+    if lab.server is not None:
+        assert lab.server.count(method="PATCH") + lab.server.count(method="POST") == 0
+
+
 # --------------------------------------------------------------------------- drain
 
 
