@@ -314,6 +314,139 @@ def validate(obj: dict[str, Any], kind: str) -> list[FieldError]:
     return errors
 
 
+# --------------------------------------------------------------------------- updates (ValidateXxxUpdate)
+
+_QUANTITY = re.compile(r"([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?")
+_SUFFIX = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+}
+
+
+def quantity(value: Any) -> float | None:
+    """resource.Quantity as a number (``10Gi`` -> 10737418240); None when it does not parse."""
+    match = _QUANTITY.fullmatch(str(value).strip())
+    if not match:
+        return None
+    number, suffix = float(match.group(1)), match.group(2) or ""
+    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
+        return number * 10 ** int(suffix[1:])
+    return number * _SUFFIX.get(suffix, 1)
+
+
+def _storage(obj: dict[str, Any], *path: str) -> Any:
+    node: Any = obj
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _pvc_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    errors = []
+    new_spec, old_spec = dict(new.get("spec") or {}), dict(old.get("spec") or {})
+    if not old_spec.get("volumeName") and new_spec.get("volumeName"):
+        old_spec["volumeName"] = new_spec["volumeName"]  # binding sets volumeName once
+    if (new.get("status") or {}).get("phase") == "Bound":
+        for spec, source in ((new_spec, old_spec), (old_spec, old_spec)):
+            resources = dict(spec.get("resources") or {})
+            requests = dict(resources.get("requests") or {})
+            requests.pop("storage", None)
+            requests["storage"] = (source.get("resources") or {}).get("requests", {}).get("storage")
+            resources["requests"] = requests
+            spec["resources"] = resources
+    for spec in (new_spec, old_spec):
+        spec.pop("volumeAttributesClassName", None)
+    if new_spec != old_spec:
+        changed = sorted(k for k in set(new_spec) | set(old_spec) if new_spec.get(k) != old_spec.get(k))
+        errors.append(
+            FieldError(
+                "forbidden",
+                "spec",
+                detail="spec is immutable after creation except "
+                "resources.requests and volumeAttributesClassName for bound claims\n  changed: " + ", ".join(changed),
+            )
+        )
+    new_size = quantity(_storage(new, "spec", "resources", "requests", "storage"))
+    old_size = quantity(_storage(old, "spec", "resources", "requests", "storage"))
+    capacity = quantity(_storage(old, "status", "capacity", "storage"))
+    if (
+        new_size is not None
+        and old_size is not None
+        and new_size < old_size
+        and (capacity is None or new_size <= capacity)
+    ):
+        errors.append(
+            FieldError(
+                "forbidden", "spec.resources.requests.storage", detail="field can not be less than status.capacity"
+            )
+        )
+    return errors
+
+
+def _immutable(*paths: str) -> Any:
+    def check(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+        return [
+            FieldError("invalid", path, _storage(new, *path.split(".")), "field is immutable")
+            for path in paths
+            if _storage(new, *path.split(".")) != _storage(old, *path.split("."))
+        ]
+
+    return check
+
+
+def _storage_class_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    return [
+        FieldError("forbidden", field, detail=f"updates to {field} are forbidden.")
+        for field in ("parameters", "provisioner", "reclaimPolicy", "volumeBindingMode")
+        if new.get(field) != old.get(field)
+    ]
+
+
+UPDATE_VALIDATORS = {
+    "PersistentVolumeClaim": _pvc_update,
+    "Deployment": _immutable("spec.selector"),
+    "DaemonSet": _immutable("spec.selector"),
+    "ReplicaSet": _immutable("spec.selector"),
+    "StatefulSet": _immutable("spec.selector"),
+    "Job": _immutable("spec.selector"),
+    "StorageClass": _storage_class_update,
+}
+
+
+def update_errors(kind: str, new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    check = UPDATE_VALIDATORS.get(kind)
+    return check(new, old) if check else []
+
+
+def pvc_resize_forbidden(new: dict[str, Any], old: dict[str, Any], storage_classes: dict[str, Any]) -> str | None:
+    """The PersistentVolumeClaimResize admission plugin: why growing this claim is forbidden, if it is."""
+    new_size = quantity(_storage(new, "spec", "resources", "requests", "storage"))
+    old_size = quantity(_storage(old, "spec", "resources", "requests", "storage"))
+    if new_size is None or old_size is None or new_size <= old_size:
+        return None
+    if (old.get("status") or {}).get("phase") != "Bound":
+        return "Only bound persistent volume claims can be expanded"
+    cls, old_cls = (new.get("spec") or {}).get("storageClassName"), (old.get("spec") or {}).get("storageClassName")
+    sc = storage_classes.get(cls or "")
+    if not cls or cls != old_cls or sc is None or not sc.get("allowVolumeExpansion"):
+        return (
+            "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc "
+            "must support resize"
+        )
+    return None
+
+
 # --------------------------------------------------------------------------- defaults and normalisation
 
 

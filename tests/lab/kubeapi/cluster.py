@@ -286,8 +286,17 @@ class Cluster:
             errors = builtins.validate(obj, rt.kind)
         if old is not None:
             errors += self._finalizer_errors(obj, old)
+            if not rt.custom:
+                errors += builtins.update_errors(rt.kind, obj, old)
         if errors:
             raise invalid(rt.kind, rt.group, meta.get("name", ""), errors)
+        if old is not None and rt.kind == "PersistentVolumeClaim" and not rt.group:
+            sc_rt = self.find_type("storage.k8s.io", "v1", "storageclasses")
+            assert sc_rt is not None
+            classes = {name: sc for (_ns, name), sc in self._store(sc_rt).items()}
+            reason = builtins.pvc_resize_forbidden(obj, old, classes)
+            if reason:
+                raise forbidden(rt.plural, rt.group, meta.get("name", ""), reason)
         return warnings
 
     @staticmethod

@@ -314,3 +314,44 @@ def test_builtin_wrong_json_type_is_a_decode_error(api: Any) -> None:
         "spec": {"containers": [{"name": "c", "image": "i:1", "resources": {"limits": {"cpu": 1, "memory": "64Mi"}}}]},
     }
     assert api.post("/api/v1/namespaces/default/pods", quantities).status == 201
+
+
+def test_pvc_resize_rules(api: Any, srv: KubeAPIServer) -> None:
+    pvcs = "/api/v1/namespaces/default/persistentvolumeclaims"
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "longhorn",
+            "resources": {"requests": {"storage": "10Gi"}},
+        },
+    }
+    assert api.post(pvcs, claim).status == 201
+    grow = {"spec": {"resources": {"requests": {"storage": "20Gi"}}}}
+    unbound = api.patch(f"{pvcs}/data", grow)
+    assert unbound.status == 422  # an unbound claim's spec is immutable
+    assert unbound.body["details"]["causes"][0]["field"] == "spec"
+    srv.update_status(
+        "v1", "PersistentVolumeClaim", "data", "default", {"phase": "Bound", "capacity": {"storage": "10Gi"}}
+    )
+    no_class = api.patch(f"{pvcs}/data", grow)
+    assert no_class.status == 403
+    assert no_class.body["message"] == (
+        'persistentvolumeclaims "data" is forbidden: only dynamically provisioned pvc can be resized and the '
+        "storageclass that provisions the pvc must support resize"
+    )
+    srv.create(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "longhorn"},
+            "provisioner": "driver.longhorn.io",
+            "allowVolumeExpansion": True,
+        }
+    )
+    assert api.patch(f"{pvcs}/data", grow).status == 200
+    shrink = api.patch(f"{pvcs}/data", {"spec": {"resources": {"requests": {"storage": "5Gi"}}}})
+    assert shrink.status == 422
+    assert shrink.body["details"]["causes"][0]["message"] == "Forbidden: field can not be less than status.capacity"
+    other = api.patch(f"{pvcs}/data", {"spec": {"accessModes": ["ReadWriteMany"]}})
+    assert other.status == 422
