@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from lab.kubeapi.fixtures import KubeAPI
-from lab.playbook import PlaybookRun, four_runs, run_playbook, write_playbook
+from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
 
 NS = "velero"
 SCHEDULES = f"/apis/velero.io/v1/namespaces/{NS}/schedules"
@@ -120,7 +120,20 @@ def test_reference_schedules_four_runs(kube: KubeAPI, tmp_path: Path, args: dict
         assert template["includeClusterResources"] is True
         assert "excludedNamespaces" not in template
     assert "skipImmediately" not in obj["spec"]
+    for result in runs:
+        assert_no_secrets(result.output, [kube.require_server().token])
     assert_noop_costs_one_get(kube, tmp_path, args, args["name"])
+
+
+def test_api_key_auth_is_never_logged(kube: KubeAPI, tmp_path: Path) -> None:
+    """kubernetes.core's auth options work as task options, and the token stays out of -vvv output."""
+    server = kube.require_server()
+    env = {k: v for k, v in kube.env.items() if k != "K8S_AUTH_KUBECONFIG"}
+    auth = {"host": server.url, "api_key": server.token, "validate_certs": False}
+    result = run_playbook(write_playbook(tmp_path, [task({**DAILY, **auth})]), env=env)
+    assert result.rc == 0, result.output[-3000:]
+    assert result.task("vs").changed
+    assert_no_secrets(result.output, [server.token])
 
 
 UPDATES: dict[str, dict[str, Any]] = {
