@@ -783,6 +783,10 @@ def backup_from_schedule(schedule: dict[str, Any], now: datetime) -> dict[str, A
     return {"apiVersion": API_VERSION, "kind": "Backup", "metadata": metadata, "spec": template}
 
 
+def schedule_phase(schedule: Optional[dict[str, Any]]) -> str:
+    return str(((schedule or {}).get("status") or {}).get("phase") or "")
+
+
 def backup_phase(backup: Optional[dict[str, Any]]) -> str:
     return str(((backup or {}).get("status") or {}).get("phase") or "")
 

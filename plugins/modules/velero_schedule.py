@@ -372,6 +372,7 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client imp
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
     K8sConflictError,
     K8sError,
+    K8sTimeoutError,
     ResourceService,
 )
 
@@ -389,6 +390,7 @@ class ScheduleManager:
         self.name = self.params["name"]
         self.namespace = self.params["namespace"]
         self.result: Dict[str, Any] = {"changed": False}
+        self.before_phase = ""
 
     def run(self) -> Dict[str, Any]:
         if self.params["state"] == "absent":
@@ -414,6 +416,7 @@ class ScheduleManager:
     def present(self) -> Dict[str, Any]:
         for _attempt in range(CONFLICT_ATTEMPTS):
             current = self.service.get(velero.API_VERSION, KIND, self.name, self.namespace)
+            self.before_phase = velero.schedule_phase(current)
             try:
                 if current is None:
                     after = self.service.create(velero.build_schedule(self.params))
@@ -438,27 +441,33 @@ class ScheduleManager:
 
     def wait_enabled(self, current: Dict[str, Any]) -> Dict[str, Any]:
         paused = bool((current.get("spec") or {}).get("paused"))
+        # A FailedValidation we saw before our own fix is stale until Velero re-validates; as Velero's
+        # status has no observedGeneration, keep waiting for Enabled then and fail only at the timeout.
+        stale = self.result["changed"] and self.before_phase == velero.SCHEDULE_PHASE_FAILED_VALIDATION
 
         def done(obj: Optional[Dict[str, Any]]) -> bool:
-            status = (obj or {}).get("status") or {}
-            if status.get("phase") == velero.SCHEDULE_PHASE_FAILED_VALIDATION:
+            phase = ((obj or {}).get("status") or {}).get("phase")
+            if phase == velero.SCHEDULE_PHASE_FAILED_VALIDATION and not stale:
                 raise velero.VeleroScheduleInvalid(velero.schedule_validation_failure(obj or {}))
-            return obj is not None and (paused or status.get("phase") == velero.SCHEDULE_PHASE_ENABLED)
+            return obj is not None and (phase == velero.SCHEDULE_PHASE_ENABLED or (paused and not stale))
 
         if done(current):  # the object we just read or wrote may already say so: no extra request
             return current
-        return (
-            self.service.wait(
-                velero.API_VERSION,
-                KIND,
-                self.name,
-                self.namespace,
-                done,
-                self.params["wait_timeout"],
-                describe=lambda o: f"status.phase is {((o or {}).get('status') or {}).get('phase') or 'not set'}",
+        last = [current]
+
+        def describe(obj: Optional[Dict[str, Any]]) -> str:
+            last[0] = obj or current
+            return f"status.phase is {((obj or {}).get('status') or {}).get('phase') or 'not set'}"
+
+        try:
+            found = self.service.wait(
+                velero.API_VERSION, KIND, self.name, self.namespace, done, self.params["wait_timeout"], describe
             )
-            or current
-        )
+        except K8sTimeoutError:
+            if stale and velero.schedule_phase(last[0]) == velero.SCHEDULE_PHASE_FAILED_VALIDATION:
+                raise velero.VeleroScheduleInvalid(velero.schedule_validation_failure(last[0])) from None
+            raise
+        return found or current
 
     def run_backup(self, schedule: Dict[str, Any]) -> None:
         backup = velero.backup_from_schedule(schedule, datetime.now(timezone.utc))

@@ -293,3 +293,33 @@ def test_info_lists_schedules_and_latest_backup(service: FakeService, capsys: An
     assert result["schedules"][0]["name"] == "daily"
     assert result["schedules"][0]["latest_backup"] == "daily-20261125020000"
     assert result["schedules"][0]["latest_backup_phase"] == "Completed"
+
+
+def _failed_schedule(service: FakeService) -> None:
+    bad = v.build_schedule({**dict.fromkeys(v.schedule_argument_spec()), **DAILY, "namespace": "velero"})
+    bad["spec"]["template"]["storageLocation"] = "gone"
+    bad["status"] = {"phase": "FailedValidation", "validationErrors": ["backup storage location 'gone' not found"]}
+    service.put(bad)
+
+
+def test_stale_failed_validation_waits_for_revalidation(service: FakeService, capsys: Any) -> None:
+    _failed_schedule(service)
+    service.on_write = lambda obj: obj.update(status={"phase": "Enabled"})  # the controller re-validates the fix
+    result = run_module(mod, dict(DAILY, storage_location="default", wait=True), service, capsys)
+    assert result["changed"] is True and not result.get("failed")
+    assert result["schedule"]["status"]["phase"] == "Enabled"
+
+
+def test_stale_failed_validation_still_failing_reports_errors(service: FakeService, capsys: Any) -> None:
+    _failed_schedule(service)
+    result = run_module(mod, dict(DAILY, storage_location="other", wait=True), service, capsys)
+    assert result["failed"] is True
+    assert "backup storage location 'gone' not found" in result["msg"]
+
+
+def test_unchanged_failed_schedule_fails_wait_at_once(service: FakeService, capsys: Any) -> None:
+    _failed_schedule(service)
+    service.calls.clear()
+    result = run_module(mod, dict(DAILY, storage_location="gone", wait=True), service, capsys)
+    assert result["failed"] is True and "FailedValidation" in result["msg"]
+    assert service.calls == [("GET", "Schedule", "daily")]
