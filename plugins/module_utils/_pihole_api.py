@@ -93,6 +93,7 @@ class PiholeClient:
         self.logged_in = False
         self.requests_sent = 0
         self.logins = 0
+        self.sessions_opened = 0
         self.relogins = 0
         self.writes = 0  # successful non-GET requests besides login/logout
 
@@ -192,6 +193,7 @@ class PiholeClient:
             self._sid = session.get("sid") or None  # None: this Pi-hole has no password set
             self._csrf = session.get("csrf") or None
             self.logged_in = self._sid is not None
+            self.sessions_opened += int(self.logged_in)
             return
         key, message, hint = _error_fields(parsed)
         if status == 400 and "2FA" in message:

@@ -250,7 +250,7 @@ class DnsSync:
                 result.changed = client.writes > 0  # batch: nothing; per_item: the items before the error
         finally:
             client.logout()
-            result.requests, result.sessions = client.requests_sent, client.logins
+            result.requests, result.sessions = client.requests_sent, client.sessions_opened
         return result
 
     def _apply_v6(self, client: PiholeClient, plan: Plan) -> None:
