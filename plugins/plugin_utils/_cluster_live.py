@@ -166,7 +166,8 @@ def fetch_nodes(auth: Mapping[str, Any], timeout: float = 10, retries: int = 2) 
     if KUBERNETES_IMPORT_ERROR is not None:
         raise LiveError("live: true needs the kubernetes Python library (pip install 'kubernetes>=24.2.0')")
     if K8S_CORE_IMPORT_ERROR is not None:
-        raise LiveError("live: true needs the kubernetes.core collection (>=5.0.0)")
+        reason = K8S_CORE_IMPORT_ERROR.strip().splitlines()[-1]
+        raise LiveError(f"live: true needs the kubernetes.core collection (>=5.0.0,<7.0.0): {reason}")
     kwargs = {name: value for name, value in auth.items() if value is not None}
     try:
         configuration = _create_configuration(_create_auth_spec(**kwargs))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.homelab.pi_cluster.plugins.plugin_utils import _cluster_live as live
 from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._cluster_live import (
     LiveError,
     enrich,
@@ -207,3 +208,16 @@ def test_unreachable_api(tmp_path: Path, stub: tuple[Stub, Path]) -> None:
 def test_unusable_kubeconfig(tmp_path: Path) -> None:
     with pytest.raises(LiveError, match="could not load the Kubernetes configuration"):
         fetch_nodes({"kubeconfig": str(tmp_path / "missing")}, timeout=2, retries=0)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "message"),
+    [
+        ("KUBERNETES_IMPORT_ERROR", "needs the kubernetes Python library"),
+        ("K8S_CORE_IMPORT_ERROR", "needs the kubernetes.core collection"),
+    ],
+)
+def test_missing_dependencies_are_a_live_error(monkeypatch: pytest.MonkeyPatch, attribute: str, message: str) -> None:
+    monkeypatch.setattr(live, attribute, "Traceback...\nImportError: No module named 'x'\n")
+    with pytest.raises(LiveError, match=message):
+        fetch_nodes({"kubeconfig": "/nonexistent"})
