@@ -142,7 +142,8 @@ def test_ha_secondary_down_then_converges(tmp_path: Path, pihole_pair: tuple[Pih
     assert primary.ftl.hosts == ["10.1.1.1 a.lab.example"]
     per_server = {p["name"]: p for p in result.result["per_server"]}
     assert per_server["primary"]["changed"] and not per_server["primary"]["failed"]
-    assert per_server["secondary"]["failed"]
+    assert per_server["secondary"]["failed"] and per_server["secondary"]["sessions"] == 0
+    assert per_server["primary"]["sessions"] == 1 and per_server["primary"]["requests"] == 4
 
     secondary.start()
     again = run_playbook(path, env=ENV, extra_vars=password_vars([primary, secondary]))
