@@ -314,7 +314,7 @@ def desired_node_fields(current: Dict[str, Any], spec: NodeSpec) -> Dict[str, An
             wanted["spec"]["taints"] = taints or None
     if spec.state in ("cordoned", "drained"):
         wanted["spec"]["unschedulable"] = True
-    elif spec.state == "uncordoned":
+    elif spec.state == "uncordoned" and node_spec.get("unschedulable"):
         wanted["spec"]["unschedulable"] = None  # absent == schedulable, as kubectl uncordon leaves it
     return {k: v for k, v in wanted.items() if v}
 

@@ -241,6 +241,11 @@ def test_desired_fields_per_state(state: str, unschedulable: Any) -> None:
     assert wanted.get("spec", {}).get("unschedulable", "missing") == unschedulable
 
 
+def test_uncordon_treats_an_explicit_false_as_schedulable() -> None:
+    node = {"metadata": {"name": "n"}, "spec": {"unschedulable": False}}
+    assert kn.desired_node_fields(node, spec_for(state="uncordoned")) == {}
+
+
 def test_desired_fields_untouched_taints_are_not_sent() -> None:
     node = {"metadata": {"name": "n"}, "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}}
     assert kn.desired_node_fields(node, spec_for(taints=[taint("a")])) == {}
