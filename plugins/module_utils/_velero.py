@@ -340,7 +340,7 @@ def check_dns_subdomain(field: str, value: str) -> None:
 
 
 def check_label_key(field: str, key: str) -> None:
-    prefix, _, name = key.rpartition("/")
+    prefix, _slash, name = key.rpartition("/")
     if (
         (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)))
         or len(name) > 63

@@ -20,7 +20,7 @@ description:
   - O(run_now=true) creates a C(Backup) from the schedule exactly as C(velero backup create --from-schedule)
     does and, with O(wait=true), waits for it to finish.
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:

@@ -14,7 +14,7 @@ description:
   - With O(include_backups=true) it also reads the namespace's Backups (one LIST request) and adds the
     newest backup of each schedule (by the C(velero.io/schedule-name) label) and its phase.
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
