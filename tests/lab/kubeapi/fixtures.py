@@ -50,5 +50,5 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
     with KubeAPIServer() as server:
         kubeconfig = server.write_kubeconfig(directory / "kubeconfig")
         # TMPDIR: the kubernetes client caches discovery in the temp dir keyed by URL; ports get reused.
-        env = {"K8S_AUTH_KUBECONFIG": str(kubeconfig), "TMPDIR": str(tmp), **interpreter}
+        env = {"K8S_AUTH_KUBECONFIG": str(kubeconfig), "K8S_AUTH_CONTEXT": "lab", "TMPDIR": str(tmp), **interpreter}
         yield KubeAPI(kubeconfig, env, server, False)
