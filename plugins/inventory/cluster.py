@@ -21,14 +21,14 @@ description:
   - "Name ranges: C([01:07]) (a leading zero fixes the width), C([1:12]), C([a:c]) (single letters of one case),
     with an optional step C([01:09:2]); several brackets in one name give every combination, the first bracket
     varying slowest (C(rack[1:2]-node[1:3])). C(names) may also be a list of such patterns."
-  - With O(live=true), one LIST of Nodes (C(GET /api/v1/nodes), no API discovery) adds C(k3s_node_registered),
-    C(k3s_node_ready), C(k3s_node_version) (the kubelet version, for example C(v1.31.4+k3s1)), C(k3s_node_arch) and
-    C(k3s_node_labels) to each K3s host and fills the groups C(k3s_ready) and C(k3s_not_ready) (a K3s host without
-    a Node is not ready, with C(k3s_node_registered=false)). The C(k3s_node_) prefix keeps them apart from role
-    settings such as a pinned C(k3s_version), which host variables would otherwise override. Nodes the file does
-    not describe are reported in a warning and can be put in the group C(k3s_unmanaged). An unreachable or
-    failing API gives a warning and the static inventory, never an error. Everything read from the API is
-    marked unsafe, so it is never templated.
+  - With O(live=true), one LIST of Nodes (C(GET /api/v1/nodes), no API discovery) adds C(k3s_live_registered),
+    C(k3s_live_ready), C(k3s_live_version) (the kubelet version, for example C(v1.31.4+k3s1)), C(k3s_live_arch) and
+    C(k3s_live_labels) to each K3s host and fills the groups C(k3s_ready) and C(k3s_not_ready) (a K3s host without
+    a Node is not ready, with C(k3s_live_registered=false)). The C(k3s_live_) prefix keeps them apart from the
+    k3s role's settings (C(k3s_version), C(k3s_node_labels)), which host variables would otherwise override.
+    Nodes the file does not describe are reported in a warning and can be put in the group C(k3s_unmanaged).
+    An unreachable or failing API gives a warning and the static inventory, never an error. Everything read
+    from the API is marked unsafe, so it is never templated.
   - "With O(cache=true) the Node list is cached (per file and API endpoint); a cache hit sends no request.
     C(ansible-inventory --flush-cache) or C(meta: refresh_inventory) fetch it again and rewrite the cache."
   - "Authentication is the one of M(kubernetes.core.k8s): the same options and the same C(K8S_AUTH_*)
@@ -138,7 +138,7 @@ options:
       - Node label keys to make groups of, named O(label_group_prefix) + C(<key>_<value>) (sanitized), for
         example C(k3s_label_topology_kubernetes_io_zone_rack1). A label with an empty value gives
         O(label_group_prefix) + C(<key>).
-      - For groups from every label use O(keyed_groups) with C(key=k3s_node_labels) instead.
+      - For groups from every label use O(keyed_groups) with C(key=k3s_live_labels) instead.
     type: list
     elements: str
     default: []
@@ -169,6 +169,7 @@ cluster_name: pi-cluster
 domain: home.example.com
 network: 192.168.1.0/24
 ssh_user: pi
+embedded_etcd: true  # etcd snapshots with a single server too
 node_groups:
   server:
     names: pi-master
@@ -235,7 +236,7 @@ groups:
 keyed_groups:
   - key: pi_cluster_node_group
     prefix: nodes
-  - key: k3s_node_labels | default({})
+  - key: k3s_live_labels | default({})
     prefix: label
 """
 
@@ -389,7 +390,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for name, value in variables.items():
             if value is not None:
                 self.inventory.set_variable(host, name, value)
-        labels = variables.get("k3s_node_labels") or {}
+        labels = variables.get("k3s_live_labels") or {}
         for raw in label_groups(labels, self.get_option("label_groups"), self.get_option("label_group_prefix")):
             group = self.inventory.add_group(self._sanitize_group_name(raw))
             self.inventory.add_child(group, host)

@@ -119,7 +119,7 @@ def enrich(k3s_hosts: Iterable[str], nodes: Iterable[Mapping[str, Any]]) -> Enri
     for host in k3s_hosts:
         node = by_name.pop(host, None)
         if node is None:
-            result.host_vars[host] = {"k3s_node_registered": False, "k3s_node_ready": False}
+            result.host_vars[host] = {"k3s_live_registered": False, "k3s_live_ready": False}
             result.not_ready.append(host)
             continue
         result.host_vars[host] = node_vars(node)
@@ -131,11 +131,11 @@ def enrich(k3s_hosts: Iterable[str], nodes: Iterable[Mapping[str, Any]]) -> Enri
 def node_vars(node: Mapping[str, Any]) -> dict[str, Any]:
     """Host variables for one Node summary."""
     return {
-        "k3s_node_registered": True,
-        "k3s_node_ready": bool(node["ready"]),
-        "k3s_node_version": node.get("kubelet_version"),
-        "k3s_node_arch": node.get("arch"),
-        "k3s_node_labels": dict(node.get("labels") or {}),
+        "k3s_live_registered": True,
+        "k3s_live_ready": bool(node["ready"]),
+        "k3s_live_version": node.get("kubelet_version"),
+        "k3s_live_arch": node.get("arch"),
+        "k3s_live_labels": dict(node.get("labels") or {}),
     }
 
 

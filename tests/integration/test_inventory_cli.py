@@ -88,6 +88,7 @@ REFERENCE_GRAPH = """\
   |--@nas:
   |  |--synology
   |--@etcd:
+  |  |--pi-master
 """
 
 
@@ -257,7 +258,7 @@ live: true
 label_groups: [topology.kubernetes.io/zone]
 unmanaged_group: true
 keyed_groups:
-  - key: k3s_node_version | default(omit)
+  - key: k3s_live_version | default(omit)
     prefix: version
 """
 )
@@ -282,11 +283,11 @@ def test_live_ready_not_ready_and_unmanaged(tmp_path: Path, kube_api: Any, clust
     assert hosts_of(listing, "k3s_not_ready") == ["pi-worker-02", "pi-worker-03"]
     assert hosts_of(listing, "k3s_unmanaged") == ["stray-pi"]
     assert "stray-pi" not in hosts_of(listing, "k3s_agent")
-    assert hostvars["pi-master"]["k3s_node_version"] == "v1.31.4+k3s1"
-    assert hostvars["pi-master"]["k3s_node_arch"] == "arm64"
-    assert hostvars["pi-master"]["k3s_node_labels"]["topology.kubernetes.io/zone"] == "rack1"
-    assert hostvars["pi-worker-02"]["k3s_node_ready"] is False
-    assert hostvars["pi-worker-03"]["k3s_node_registered"] is False
+    assert hostvars["pi-master"]["k3s_live_version"] == "v1.31.4+k3s1"
+    assert hostvars["pi-master"]["k3s_live_arch"] == "arm64"
+    assert hostvars["pi-master"]["k3s_live_labels"]["topology.kubernetes.io/zone"] == "rack1"
+    assert hostvars["pi-worker-02"]["k3s_live_ready"] is False
+    assert hostvars["pi-worker-03"]["k3s_live_registered"] is False
     assert hostvars["stray-pi"]["ansible_host"] == "10.0.0.99"
     assert hosts_of(listing, "k3s_label_topology_kubernetes_io_zone_rack1") == ["pi-master", "pi-worker-01"]
     assert hosts_of(listing, "version_v1_30_0_k3s1") == ["stray-pi"]
@@ -326,7 +327,7 @@ def test_live_api_down_gives_the_static_inventory(tmp_path: Path, kube_api: Any,
     listing, stderr = inventory_list(path, env=kube_api.env)
     assert hosts_of(listing, "k3s_agent") == ["pi-worker-01", "pi-worker-02", "pi-worker-03"]
     assert hosts_of(listing, "k3s_ready") == hosts_of(listing, "k3s_not_ready") == []
-    assert "k3s_node_version" not in listing["_meta"]["hostvars"]["pi-master"]
+    assert "k3s_live_version" not in listing["_meta"]["hostvars"]["pi-master"]
     assert "live data not available, using the static inventory only" in " ".join(stderr.split())
 
 
@@ -346,14 +347,14 @@ def test_live_strings_are_not_templated_in_a_playbook(tmp_path: Path, kube_api: 
     """
     server = kube_api.require_server()
     server.create(k8s_node("pi-master", version=EVIL))
-    path = write_cluster(tmp_path, LIVE + "compose:\n  version_copy: k3s_node_version\n")
+    path = write_cluster(tmp_path, LIVE + "compose:\n  version_copy: k3s_live_version\n")
     playbook = write_playbook(
         tmp_path,
         [
             {
                 "name": "Read API strings",
                 "ansible.builtin.debug": {
-                    "msg": "{{ hostvars['pi-master'].k3s_node_version }}|{{ hostvars['pi-master'].version_copy }}"
+                    "msg": "{{ hostvars['pi-master'].k3s_live_version }}|{{ hostvars['pi-master'].version_copy }}"
                 },
             }
         ],

@@ -82,9 +82,9 @@ def test_enrich_matches_by_name() -> None:
     result = enrich(["m", "w1", "w2"], nodes)
     assert result.ready == ["m"]
     assert result.not_ready == ["w1", "w2"]
-    assert result.host_vars["w2"] == {"k3s_node_registered": False, "k3s_node_ready": False}
-    assert result.host_vars["m"]["k3s_node_registered"] is True
-    assert result.host_vars["m"]["k3s_node_version"] == "v1.31.4+k3s1"
+    assert result.host_vars["w2"] == {"k3s_live_registered": False, "k3s_live_ready": False}
+    assert result.host_vars["m"]["k3s_live_registered"] is True
+    assert result.host_vars["m"]["k3s_live_version"] == "v1.31.4+k3s1"
     assert [n["name"] for n in result.unmanaged] == ["stray"]
 
 

@@ -295,20 +295,20 @@ def test_live_vars_and_groups(parse: Parse, api: FakeAPI, warnings: list[str]) -
     assert members(inventory, "k3s_ready") == ["pi-master", "pi-worker-01"]
     # pi-worker-03 has no Node (not joined yet): not ready, and marked as not registered
     assert members(inventory, "k3s_not_ready") == ["pi-worker-02", "pi-worker-03"]
-    assert hostvar(inventory, "pi-worker-03", "k3s_node_registered") is False
-    assert hostvar(inventory, "pi-worker-02", "k3s_node_ready") is False
-    assert hostvar(inventory, "pi-master", "k3s_node_version") == "v1.31.4+k3s1"
-    assert hostvar(inventory, "pi-master", "k3s_node_arch") == "arm64"
-    assert hostvar(inventory, "pi-worker-01", "k3s_node_labels")["topology.kubernetes.io/zone"] == "r1"
+    assert hostvar(inventory, "pi-worker-03", "k3s_live_registered") is False
+    assert hostvar(inventory, "pi-worker-02", "k3s_live_ready") is False
+    assert hostvar(inventory, "pi-master", "k3s_live_version") == "v1.31.4+k3s1"
+    assert hostvar(inventory, "pi-master", "k3s_live_arch") == "arm64"
+    assert hostvar(inventory, "pi-worker-01", "k3s_live_labels")["topology.kubernetes.io/zone"] == "r1"
     assert members(inventory, "k3s_label_topology_kubernetes_io_zone_r1") == ["pi-master", "pi-worker-01"]
     assert members(inventory, "k3s_label_node_role_kubernetes_io_master_true") == ["pi-master"]
-    assert hostvar(inventory, "pihole-1", "k3s_node_ready") is None  # not a K3s host
+    assert hostvar(inventory, "pihole-1", "k3s_live_ready") is None  # not a K3s host
     assert warnings == []
 
 
 def test_keyed_groups_on_live_labels(parse: Parse, api: FakeAPI) -> None:
     api.nodes = [node("pi-master", labels={"tier": "gold"})]
-    inventory = parse(LIVE + "keyed_groups:\n  - key: k3s_node_labels | default({})\n    prefix: label\n")
+    inventory = parse(LIVE + "keyed_groups:\n  - key: k3s_live_labels | default({})\n    prefix: label\n")
     assert members(inventory, "label_tier_gold") == ["pi-master"]
     assert members(inventory, "label_kubernetes_io_arch_arm64") == ["pi-master"]
 
@@ -340,18 +340,18 @@ def test_unreachable_api_degrades_to_static(parse: Parse, api: FakeAPI, warnings
     assert api.calls == 1
     assert members(inventory, "k3s_agent") == ["pi-worker-01", "pi-worker-02", "pi-worker-03"]
     assert members(inventory, "k3s_ready") == members(inventory, "k3s_not_ready") == []
-    assert hostvar(inventory, "pi-master", "k3s_node_ready") is None
+    assert hostvar(inventory, "pi-master", "k3s_live_ready") is None
     assert any("live data not available, using the static inventory only" in w for w in warnings)
 
 
 def test_api_strings_are_never_templated(parse: Parse, api: FakeAPI) -> None:
     api.nodes = [node("pi-master", labels={"evil": EVIL})]
-    inventory = parse(LIVE + "compose:\n  evil_copy: k3s_node_labels['evil']\n")
+    inventory = parse(LIVE + "compose:\n  evil_copy: k3s_live_labels['evil']\n")
     variables = inventory.get_host("pi-master").get_vars()
     templar = Templar(loader=DataLoader(), variables=variables)
-    assert templar.template(trust_as_template("{{ k3s_node_labels['evil'] }}")) == EVIL
+    assert templar.template(trust_as_template("{{ k3s_live_labels['evil'] }}")) == EVIL
     assert templar.template(trust_as_template("{{ evil_copy }}")) == EVIL
-    assert templar.template(variables["k3s_node_labels"]["evil"]) == EVIL
+    assert templar.template(variables["k3s_live_labels"]["evil"]) == EVIL
 
 
 # --- cache ----------------------------------------------------------------------------------
@@ -441,4 +441,4 @@ def test_cached_api_strings_are_never_templated(parse: Parse, api: FakeAPI, cach
     inventory = parse(cached)  # from the jsonfile cache
     assert api.calls == 1
     templar = Templar(loader=DataLoader(), variables=inventory.get_host("pi-master").get_vars())
-    assert templar.template(trust_as_template("{{ k3s_node_labels['evil'] }}")) == EVIL
+    assert templar.template(trust_as_template("{{ k3s_live_labels['evil'] }}")) == EVIL
