@@ -158,6 +158,8 @@ def test_lab_inventory() -> None:
     assert hostvars["pi-master"]["ansible_host"] == f"{net}.11"  # hostlab: host N is .(10+N)
     assert hostvars["pi-worker-07"]["ansible_host"] == f"{net}.18"
     assert hostvars["pi-worker-07"]["ansible_user"] == "root"
+    # the lab hosts share this machine's kernel; the reference group_vars must not turn that back on
+    assert all(v["rpi_base_apply_kernel_globals"] is False for v in hostvars.values())
     assert hosts_of(listing, "hostlab_pi") == ["pi-master"] + [f"pi-worker-{n:02d}" for n in range(1, 8)]
 
 
