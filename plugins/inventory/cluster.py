@@ -230,7 +230,7 @@ node_groups:
     vars:
       rack: b
 compose:
-  k3s_node_name: inventory_hostname
+  node_ip: ansible_host
 groups:
   rack_b: rack | default('') == 'b'
 keyed_groups:
