@@ -23,6 +23,7 @@ from lab.playbook import run_playbook, write_playbook
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "inventory" / "reference.pi_cluster.yml"
 LAB = REPO / "inventory" / "lab.pi_cluster.yml"
+LAB_HOSTS = ["pi-master"] + [f"pi-worker-{n:02d}" for n in range(1, 8)]
 EVIL = "{{ lookup('pipe', 'id') }}"
 
 
@@ -399,3 +400,42 @@ def test_refresh_inventory_in_a_play_fetches_again(tmp_path: Path, kube_api: Any
     again, _ = inventory_list(path, env=kube_api.env)  # the refreshed list was cached
     assert cluster_nodes.count(method="GET", path_prefix="/api/v1/nodes") == 2
     assert "pi-worker-03" in hosts_of(again, "k3s_ready")
+
+
+# --- the lab file against real lab hosts ---------------------------------------------------------
+
+
+@pytest.mark.lab
+def test_lab_file_reaches_every_lab_host(tmp_path: Path) -> None:
+    """Bring up 8 lab hosts under their own lab id and reach each through inventory/lab.pi_cluster.yml."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    hostlab = REPO / "tests" / "lab" / "hostlab"
+    env = {**os.environ, "HOSTLAB_ID": "invtest"}
+    up = subprocess.run([str(hostlab), "up", "8"], capture_output=True, text=True, env=env, timeout=1800, check=False)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        playbook = write_playbook(
+            tmp_path,
+            [
+                {"name": "Network facts", "ansible.builtin.setup": {"gather_subset": ["!all", "network"]}},
+                {
+                    "name": "Address and name match the cluster file",
+                    "ansible.builtin.assert": {
+                        "that": [
+                            "ansible_host in ansible_all_ipv4_addresses",
+                            "ansible_host.split('.')[-1] | int == host_number[inventory_hostname]",
+                        ]
+                    },
+                },
+            ],
+            hosts="k3s_cluster",
+            play_vars={"host_number": {name: 11 + i for i, name in enumerate(LAB_HOSTS)}},  # hostlab: .(10+N)
+        )
+        run = run_playbook(playbook, inventory=LAB, env={"HOSTLAB_ID": "invtest"}, verbosity=1)
+        assert run.rc == 0, run.output[-4000:]
+        reached = {t.host for t in run.tasks if t.task == "Address and name match the cluster file" and not t.failed}
+        assert reached == set(LAB_HOSTS)
+    finally:
+        down = subprocess.run([str(hostlab), "down"], capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert down.returncode == 0, down.stderr[-2000:]
