@@ -886,7 +886,8 @@ class KubeAPIServer:
     @property
     def url(self) -> str:
         scheme = "https" if self.tls else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"
 
     def start(self) -> KubeAPIServer:
