@@ -425,7 +425,7 @@ class ResourceService:
         for attempt in range(self.attempts):
             try:
                 return call()
-            except self._errors as exc:
+            except self._errors as exc:  # pylint: disable=catching-non-exception (a tuple built at runtime)
                 status = getattr(exc, "status", None)
                 retry = is_retryable(exc) and (retry_429 or status != 429)
                 if not retry:
@@ -435,7 +435,8 @@ class ResourceService:
                     self.retries += 1
                     hint = _retry_after(exc)
                     self._sleep(min(hint, 30.0) if hint is not None else delays[attempt])
-        assert last is not None
+        if last is None:  # attempts >= 1, so only reachable if every try returned
+            raise K8sError(f"{what}: no attempt was made")
         error = translate_api_error(last, what)
         if isinstance(error, K8sTooManyRequestsError):
             raise error from last

@@ -21,7 +21,7 @@ description:
   - Every option is validated (label and taint syntax as Kubernetes checks it) before any request is sent.
   - Transient API errors (connection errors, HTTP 429 and 5xx) are retried with exponential backoff.
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 requirements:
   - kubernetes >= 24.2.0 (Python library)
   - the kubernetes.core collection
@@ -67,7 +67,6 @@ options:
         description: Taint key, same syntax as a label key.
         type: str
         required: true
-        no_log: false
       value:
         description: Taint value, same syntax as a label value.
         type: str

@@ -13,7 +13,7 @@ description:
     (for example, during a rolling upgrade, which nodes are Ready and schedulable).
   - One GET (O(name)) or one LIST (O(label_selector)); never writes.
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 requirements:
   - kubernetes >= 24.2.0 (Python library)
   - the kubernetes.core collection

@@ -436,7 +436,7 @@ def manager(service: FakeService, **overrides: Any) -> tuple[kn.NodeManager, Clo
 
 def test_drain_evicts_skips_and_is_idempotent() -> None:
     service = FakeService(node(), [pod("web"), pod("ds", owner="DaemonSet"), pod("static", mirror=True)])
-    mgr, _ = manager(service, state="drained")
+    mgr, _clock = manager(service, state="drained")
     outcome = mgr.run()
     assert outcome.changed and outcome.evicted == ["default/web"]
     assert [s["pod"] for s in outcome.skipped] == ["default/ds", "default/static"]
@@ -444,14 +444,14 @@ def test_drain_evicts_skips_and_is_idempotent() -> None:
     assert outcome.before["pods"] == ["default/ds", "default/static", "default/web"]
     assert outcome.after["pods"] == ["default/ds", "default/static"]
     assert outcome.ready is True
-    again, _ = manager(service, state="drained")
+    again, _clock = manager(service, state="drained")
     second = again.run()
     assert not second.changed and second.evicted == []
 
 
 def test_drain_check_mode_predicts_without_writing() -> None:
     service = FakeService(node(), [pod("web")], check_mode=True)
-    mgr, _ = manager(service, state="drained")
+    mgr, _clock = manager(service, state="drained")
     outcome = mgr.run()
     assert outcome.changed and outcome.evicted == ["default/web"] and outcome.after["unschedulable"] is True
     assert service.writes == [] and "web" in service.pods
@@ -497,7 +497,7 @@ def test_drain_blocked_by_pdb_times_out_naming_pod_and_pdb_and_stays_cordoned() 
 
 def test_drain_refuses_blocked_pods_before_evicting_anything() -> None:
     service = FakeService(node(), [pod("web"), pod("bare", owner=None)])
-    mgr, _ = manager(service, state="drained")
+    mgr, _clock = manager(service, state="drained")
     with pytest.raises(kn.DrainError, match=r"default/bare \(not managed by a controller"):
         mgr.run()
     assert [w[0] for w in service.writes] == ["patch"], "cordoned, nothing evicted"
@@ -505,14 +505,14 @@ def test_drain_refuses_blocked_pods_before_evicting_anything() -> None:
 
 def test_disable_eviction_deletes() -> None:
     service = FakeService(node(), [pod("web")])
-    mgr, _ = manager(service, state="drained", disable_eviction=True, grace_period=0)
+    mgr, _clock = manager(service, state="drained", disable_eviction=True, grace_period=0)
     assert mgr.run().evicted == ["default/web"]
     assert ("delete", "web") in service.writes and not any(w[0] == "evict" for w in service.writes)
 
 
 def test_uncordon_and_labels() -> None:
     service = FakeService(node(unschedulable=True), [])
-    mgr, _ = manager(service, state="uncordoned", labels={"a": "1"})
+    mgr, _clock = manager(service, state="uncordoned", labels={"a": "1"})
     outcome = mgr.run()
     assert outcome.changed and outcome.before["unschedulable"] and not outcome.after["unschedulable"]
     assert service.node["metadata"]["labels"] == {"kubernetes.io/hostname": "n", "a": "1"}

@@ -149,7 +149,8 @@ def test_translate_api_error_keeps_status_causes() -> None:
     assert isinstance(r.translate_api_error(_api_exc(403), "x"), r.K8sForbiddenError)
     assert isinstance(r.translate_api_error(_api_exc(429), "x"), r.K8sTooManyRequestsError)
     assert isinstance(r.translate_api_error(_api_exc(503), "x"), r.K8sUnavailableError)
-    assert type(r.translate_api_error(_api_exc(418), "x")) is r.K8sError
+    teapot = r.translate_api_error(_api_exc(418), "x")
+    assert teapot.status == 418 and teapot.__class__.__name__ == "K8sError"
 
 
 # ----------------------------------------------------------------------------- service with a scripted client
@@ -230,7 +231,7 @@ def _service(dyn: FakeDyn, check_mode: bool = False) -> tuple[r.ResourceService,
 
 
 def test_ensure_creates_then_is_idempotent(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     first = svc.ensure(_cm(data={"a": "1"}))
     assert first.changed and first.created
     assert first.diff["before"] == {} and first.diff["after"]["data"] == {"a": "1"}
@@ -241,7 +242,7 @@ def test_ensure_creates_then_is_idempotent(dyn: FakeDyn) -> None:
 
 
 def test_ensure_patches_only_managed_difference_with_resource_version(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     svc.create(_cm(data={"a": "1", "other": "x"}))
     result = svc.ensure(_cm(data={"a": "2"}))
     assert result.changed
@@ -253,7 +254,7 @@ def test_ensure_patches_only_managed_difference_with_resource_version(dyn: FakeD
 
 
 def test_ensure_conflict_rereads_and_reapplies(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     svc.create(_cm(data={"a": "1"}))
     original = dyn.request
     state = {"patches": 0}
@@ -274,7 +275,7 @@ def test_ensure_conflict_rereads_and_reapplies(dyn: FakeDyn) -> None:
 
 
 def test_ensure_conflict_gives_up_after_bounded_attempts(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     svc.create(_cm(data={"a": "1"}))
     conflict = _api_exc(409, {"reason": "Conflict", "message": "modified"})
     original = dyn.request
@@ -292,10 +293,10 @@ def test_ensure_conflict_gives_up_after_bounded_attempts(dyn: FakeDyn) -> None:
 
 
 def test_check_mode_sends_no_writes(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     svc.create(_cm(data={"a": "1"}))
     dyn.calls.clear()
-    check, _ = _service(dyn, check_mode=True)
+    check, _sleeps = _service(dyn, check_mode=True)
     assert check.ensure(_cm(data={"a": "2"})).changed
     assert check.ensure(_cm("new", data={"a": "2"})).created
     assert check.patch("v1", "ConfigMap", "cm", "ns", [{"op": "add", "path": "/data/b", "value": "3"}], "json")[
@@ -368,7 +369,7 @@ def test_non_transient_errors_are_not_retried(dyn: FakeDyn) -> None:
 
 
 def test_get_list_delete(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     assert svc.get("v1", "ConfigMap", "nope", "ns") is None
     svc.create(_cm("a"))
     svc.create(_cm("b"))
@@ -404,7 +405,7 @@ def test_wait_times_out_with_a_readable_reason(dyn: FakeDyn) -> None:
 
 
 def test_discovery_builds_paths_and_reports_unknown_kinds(dyn: FakeDyn) -> None:
-    svc, _ = _service(dyn)
+    svc, _sleeps = _service(dyn)
     res = svc.resource("v1", "ConfigMap")
     assert res.path("cm", "ns") == "/api/v1/namespaces/ns/configmaps/cm"
     assert res.path(None, None) == "/api/v1/configmaps"
