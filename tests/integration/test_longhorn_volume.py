@@ -109,6 +109,40 @@ def bound_status(pvc: str = "data", namespace: str = "apps") -> dict[str, Any]:
     }
 
 
+def create_bound_pvc(kube: Any, expandable: bool = True) -> None:
+    """A PVC bound to the volume's PV, in Longhorn's static StorageClass (which allows expansion)."""
+    kube.server.create(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "longhorn-static"},
+            "provisioner": "driver.longhorn.io",
+            "allowVolumeExpansion": expandable,
+        }
+    )
+    kube.server.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "apps"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "10Gi"}},
+                "storageClassName": "longhorn-static",
+                "volumeName": "data",
+            },
+        }
+    )
+    kube.server.update_status(
+        "v1",
+        "PersistentVolumeClaim",
+        "data",
+        "apps",
+        {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"}},
+    )
+    kube.server.clear_requests()
+
+
 # --------------------------------------------------------------------------- create / no-op
 
 
@@ -229,20 +263,7 @@ def test_grow_without_pvc_patches_the_volume(kube: Any, tmp_path: Path) -> None:
 
 def test_grow_with_bound_pvc_patches_the_pvc(kube: Any, tmp_path: Path) -> None:
     create_volume(kube, status=bound_status())
-    kube.server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": "apps"},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "10Gi"}},
-                "storageClassName": "longhorn-static",
-                "volumeName": "data",
-            },
-        }
-    )
-    kube.server.clear_requests()
+    create_bound_pvc(kube)
     runs = four_runs(playbook(tmp_path, lv(size="20Gi")), "lv", env=kube.env)
     assert runs[1].task("lv").result["actions"] == ["patch PersistentVolumeClaim apps/data to request 20Gi"]
     pvc = kube.server.get("v1", "PersistentVolumeClaim", "data", "apps")
@@ -253,19 +274,7 @@ def test_grow_with_bound_pvc_patches_the_pvc(kube: Any, tmp_path: Path) -> None:
 
 def test_grow_through_pvc_waits_for_the_resizer(kube: Any, tmp_path: Path) -> None:
     create_volume(kube, status=bound_status())
-    kube.server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "namespace": "apps"},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "10Gi"}},
-                "storageClassName": "longhorn-static",
-                "volumeName": "data",
-            },
-        }
-    )
+    create_bound_pvc(kube)
 
     def csi_resizer(server: Any, obj: dict[str, Any]) -> None:  # external-resizer -> Longhorn ControllerExpandVolume
         requested = obj["spec"]["resources"]["requests"]["storage"]
@@ -277,6 +286,18 @@ def test_grow_through_pvc_waits_for_the_resizer(kube: Any, tmp_path: Path) -> No
     result = run(kube, playbook(tmp_path, lv(size="20Gi", wait=True, wait_timeout=20)))
     assert result.rc == 0, result.output[-3000:]
     assert result.task("lv").result["volume"]["size"] == 20 * GI
+
+
+def test_grow_through_a_pvc_kubernetes_will_not_expand_fails_clearly(kube: Any, tmp_path: Path) -> None:
+    create_volume(kube, status=bound_status())
+    create_bound_pvc(kube, expandable=False)
+    result = run(kube, playbook(tmp_path, lv(size="20Gi")))
+    assert result.rc != 0
+    msg = result.task("lv").result["msg"]
+    assert msg.startswith("patching PersistentVolumeClaim apps/data")
+    assert "storageclass" in msg
+    assert kube.server.count(method="PATCH", path_prefix=VOLUMES) == 0, "no Volume resize behind the PVC's back"
+    assert (get_volume(kube) or {})["spec"]["size"] == str(10 * GI)
 
 
 def test_shrink_and_immutable_changes_fail_without_a_write(kube: Any, tmp_path: Path) -> None:
