@@ -123,7 +123,8 @@ def get_client(module: Any, attempts: int = 5, sleep: Callable[[float], None] = 
             return get_api_client(**auth)
         except core_exception as exc:
             module.fail_json(msg=f"Could not create the Kubernetes API client: {exc}", exception=traceback.format_exc())
-        except errors as exc:  # pylint: disable=catching-non-exception (a tuple built at runtime)
+        # errors is a tuple of exception classes built at runtime (lazy kubernetes import)
+        except errors as exc:  # pylint: disable=catching-non-exception
             if is_retryable(exc) and attempt < len(delays):
                 sleep(delays[attempt])
                 continue

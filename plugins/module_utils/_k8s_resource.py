@@ -425,7 +425,8 @@ class ResourceService:
         for attempt in range(self.attempts):
             try:
                 return call()
-            except self._errors as exc:  # pylint: disable=catching-non-exception (a tuple built at runtime)
+            # self._errors is a tuple of exception classes built at runtime (lazy kubernetes import)
+            except self._errors as exc:  # pylint: disable=catching-non-exception
                 status = getattr(exc, "status", None)
                 retry = is_retryable(exc) and (retry_429 or status != 429)
                 if not retry:

@@ -246,7 +246,7 @@ def test_ensure_patches_only_managed_difference_with_resource_version(dyn: FakeD
     svc.create(_cm(data={"a": "1", "other": "x"}))
     result = svc.ensure(_cm(data={"a": "2"}))
     assert result.changed
-    method, _, body = dyn.writes()[-1]
+    method, _path, body = dyn.writes()[-1]
     assert method == "patch"
     assert body == {"data": {"a": "2"}, "metadata": {"resourceVersion": "11"}}
     assert result.after["data"] == {"a": "2", "other": "x"}
