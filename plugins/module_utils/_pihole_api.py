@@ -92,7 +92,6 @@ class PiholeClient:
         self._csrf: Optional[str] = None
         self.logged_in = False
         self.requests_sent = 0
-        self.logins = 0
         self.sessions_opened = 0
         self.relogins = 0
         self.writes = 0  # successful non-GET requests besides login/logout
@@ -186,7 +185,6 @@ class PiholeClient:
 
     def login(self) -> None:
         """POST /api/auth. Works with the admin password or an app password (no 2FA needed)."""
-        self.logins += 1
         status, parsed = self._send_with_retries("POST", "/auth", None, {"password": self._password or ""}, "login")
         session = parsed.get("session") if isinstance(parsed, dict) else None
         if status == 200 and isinstance(session, dict) and session.get("valid"):
