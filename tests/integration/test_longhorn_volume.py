@@ -521,3 +521,18 @@ def test_bad_inputs_fail_naming_the_field_without_any_request(kube: Any, tmp_pat
         assert task.failed, f"{args} should fail"
         assert field in task.result["msg"], f"{args}: {task.result['msg']!r} does not name {field}"
     assert kube.server.count() == 0, "bad input must not reach the API server"
+
+
+def test_module_defaults_group_configures_auth(kube: Any, tmp_path: Path) -> None:
+    """Auth set once through `module_defaults: group/homelab.pi_cluster.k8s` (no K8S_AUTH_KUBECONFIG)."""
+    env = {k: v for k, v in kube.env.items() if k != "K8S_AUTH_KUBECONFIG"}
+    block = {
+        "module_defaults": {"group/homelab.pi_cluster.k8s": {"kubeconfig": str(kube.kubeconfig)}},
+        "block": [lv(size="1Gi"), {"name": "info", "homelab.pi_cluster.longhorn_volume_info": {"name": "data"}}],
+    }
+    result = run_playbook(playbook(tmp_path, block), env=env)
+    assert result.rc == 0, result.output[-3000:]
+    assert result.task("lv").changed is True
+    volumes = result.task("info").result["volumes"]
+    assert [v["name"] for v in volumes] == ["data"]
+    assert volumes[0]["size"] == GI
