@@ -273,7 +273,7 @@ class FTL:
                 "totp": totp,
                 "sid": session.sid,
                 "csrf": session.csrf,
-                "validity": int(session.valid_until - self.now()),
+                "validity": round(session.valid_until - self.now()),
                 "message": message,
             }
         }
