@@ -357,6 +357,8 @@ class _NodeGroupBuilder:
                     )
                 self.defined_by[host] = pattern_key
                 names.append(host)
+        if not names:
+            raise ClusterSpecError(f"{key}.names", "no names: give a host name or range pattern")
         return names
 
 

@@ -302,6 +302,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         (mutate("node_groups.workers.ip-start", "10.0.0.1"), "node_groups.workers.ip-start", "unknown key"),
         (mutate("node_groups.workers.names", ...), "node_groups.workers.names", "required"),
         (mutate("node_groups.workers.names", 7), "node_groups.workers.names", "expected a string or a list"),
+        (mutate("node_groups.workers.names", []), "node_groups.workers.names", "no names"),
         (mutate("node_groups.workers.vars", ["a"]), "node_groups.workers.vars", "expected a mapping"),
         (
             mutate("node_groups.workers.hosts", {"pi-worker-08": {"a": 1}}),
