@@ -263,7 +263,7 @@ pvc:
 """
 
 import traceback  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
+from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -312,6 +312,10 @@ class VolumeManager:
 
     def present(self, current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         name, ns = self.p["name"], self.p["namespace"]
+        plan = lh.plan_update(current, self.p) if current is not None else None  # raises before any write
+        claims = None
+        if self.p.get("pv") is not None or self.p.get("pvc") is not None:
+            claims = self.inspect_pv_pvc(current)  # reads and checks only: a conflict fails before writes
         volume = None
         if current is None:
             try:
@@ -321,17 +325,17 @@ class VolumeManager:
                 current = self.get_volume()
                 if current is None:
                     raise
+                plan = lh.plan_update(current, self.p)
         if volume is None:
-            volume = self.update(current or {})
-        if self.p.get("pv") is not None or self.p.get("pvc") is not None:
-            self.ensure_pv_pvc(volume)
+            volume = self.update(current or {}, plan or {"spec": {}, "labels": {}, "grow_to": None})
+        if claims is not None:
+            self.write_pv_pvc(volume, *claims)
         if self.p["wait"] and not self.check_mode:
             volume = self.wait_ready()
         return volume
 
-    def update(self, current: Dict[str, Any]) -> Dict[str, Any]:
+    def update(self, current: Dict[str, Any], plan: Dict[str, Any]) -> Dict[str, Any]:
         name, ns = self.p["name"], self.p["namespace"]
-        plan = lh.plan_update(current, self.p)
         size_on_volume = True
         if plan["grow_to"] is not None:
             size_on_volume = not self.grow_through_pvc(current, plan["grow_to"])
@@ -356,7 +360,9 @@ class VolumeManager:
             self.actions.append(f"patch PersistentVolumeClaim {claim[0]}/{claim[1]} to request {quantity}")
         return True  # requested already: the CSI resizer is on it
 
-    def ensure_pv_pvc(self, volume: Dict[str, Any]) -> None:
+    def inspect_pv_pvc(self, volume: Optional[Dict[str, Any]]) -> Tuple[str, Optional[Dict[str, Any]], Any]:
+        """Read the PV and PVC the task asks for and check they are this volume's; write nothing."""
+        volume = volume or {"metadata": {"name": self.p["name"]}}
         pv_opts = self.p.get("pv") or {}
         pv_name = lh.pv_name_for(volume, pv_opts)
         recorded = ((volume.get("status") or {}).get("kubernetesStatus") or {}).get("pvName")
@@ -367,41 +373,44 @@ class VolumeManager:
                 "pv.name",
             )
         pv = self.service.get(*PV_KIND, pv_name)
-        self.result["_before_pv"] = pv_name if pv else None
-        if pv is None:
-            pv = self.service.create(lh.pv_manifest(volume, pv_opts))
-            self.actions.append(f"create PersistentVolume {pv_name}")
-        else:
+        if pv is not None:
             lh.check_existing_pv(pv, self.p["name"], self.p.get("pv"))
-        self.result["pv"] = pv_name
+        elif volume.get("spec") and self.p.get("size") is None:
+            lh.pv_manifest(volume, pv_opts)  # e.g. xfs on a volume too small for it
+        self.result["_before_pv"], self.result["pv"] = (pv_name if pv else None), pv_name
         pvc_opts = self.p.get("pvc")
         if pvc_opts is None:
-            return
+            return pv_name, pv, None
         pvc_ns, pvc_name = pvc_opts["namespace"], pvc_opts.get("name") or self.p["name"]
         pvc = self.service.get(*PVC_KIND, pvc_name, pvc_ns)
-        self.result["_before_pvc"] = f"{pvc_ns}/{pvc_name}" if pvc else None
-        self.result["pvc"] = f"{pvc_ns}/{pvc_name}"
+        ref = f"{pvc_ns}/{pvc_name}"
+        self.result["_before_pvc"], self.result["pvc"] = (ref if pvc else None), ref
         if pvc is not None:
             lh.check_existing_pvc(pvc, pv_name)
+        elif pv is not None:
+            claim = (pv.get("spec") or {}).get("claimRef") or {}
+            claimed_by = (claim.get("namespace"), claim.get("name"))
+            if (pv.get("status") or {}).get("phase") == "Bound" and claimed_by != (pvc_ns, pvc_name):
+                raise lh.ConflictingObjectError(
+                    f"pvc: PV {pv_name} is bound to {claimed_by[0]}/{claimed_by[1]}; "
+                    "use that PVC (pvc.name/pvc.namespace) or delete it first",
+                    "pvc",
+                )
+        return pv_name, pv, (pvc_ns, pvc_name, pvc)
+
+    def write_pv_pvc(self, volume: Dict[str, Any], pv_name: str, pv: Optional[Dict[str, Any]], pvc: Any) -> None:
+        """Create what is missing, as Longhorn's "Create PV/PVC" does."""
+        if pv is None:
+            pv = self.service.create(lh.pv_manifest(volume, self.p.get("pv")))
+            self.actions.append(f"create PersistentVolume {pv_name}")
+        if pvc is None or pvc[2] is not None:
             return
-        self.release_pv(pv, pvc_ns, pvc_name)
+        pvc_ns, pvc_name, _ = pvc
+        if (pv.get("spec") or {}).get("claimRef"):  # Released: Longhorn clears the stale claim so the PV can bind
+            self.service.patch(*PV_KIND, pv_name, None, {"spec": {"claimRef": None}}, "merge", current=pv)
+            self.actions.append(f"clear the old claimRef of PersistentVolume {pv_name}")
         self.service.create(lh.pvc_manifest(volume, pv, {"namespace": pvc_ns, "name": pvc_name}))
         self.actions.append(f"create PersistentVolumeClaim {pvc_ns}/{pvc_name}")
-
-    def release_pv(self, pv: Dict[str, Any], pvc_ns: str, pvc_name: str) -> None:
-        """Like Longhorn, clear a stale claimRef so a Released PV can be bound to the new PVC."""
-        claim = (pv.get("spec") or {}).get("claimRef")
-        if not claim:
-            return
-        phase = (pv.get("status") or {}).get("phase")
-        if phase == "Bound" and (claim.get("namespace"), claim.get("name")) != (pvc_ns, pvc_name):
-            raise lh.ConflictingObjectError(
-                f"pvc: PV {pv['metadata']['name']} is bound to {claim.get('namespace')}/{claim.get('name')}; "
-                "use that PVC (pvc.name/pvc.namespace) or delete it first",
-                "pvc",
-            )
-        self.service.patch(*PV_KIND, pv["metadata"]["name"], None, {"spec": {"claimRef": None}}, "merge", current=pv)
-        self.actions.append(f"clear the old claimRef of PersistentVolume {pv['metadata']['name']}")
 
     def wait_ready(self) -> Dict[str, Any]:
         def ready(obj: Optional[Dict[str, Any]]) -> bool:

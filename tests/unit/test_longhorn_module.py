@@ -290,3 +290,31 @@ def test_wait_timeout_reports_robustness() -> None:
     existing(service, status={"state": "attached", "robustness": "degraded"})
     with pytest.raises(K8sTimeoutError, match="robustness=degraded"):
         manager(service, options(wait=True)).run()
+
+
+def test_conflicting_pv_fails_before_the_volume_is_written() -> None:
+    service = FakeService()
+    existing(service)
+    service.put(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "data"},
+            "spec": {"csi": {"driver": "driver.longhorn.io", "volumeHandle": "someone-else"}},
+        }
+    )
+    with pytest.raises(lh.ConflictingObjectError, match=r"^pv\.name"):
+        manager(service, options(size="20Gi", number_of_replicas=2, pv={"name": None})).run()
+    assert service.writes() == [], "no partial write: the volume must not grow when the PV step cannot succeed"
+
+
+def test_pv_bound_to_another_claim_fails_before_writes() -> None:
+    service = FakeService()
+    existing(service)
+    pv = lh.pv_manifest(service.store[("Volume", "longhorn-system", "data")], None)
+    pv["spec"]["claimRef"] = {"namespace": "other", "name": "theirs"}
+    pv["status"] = {"phase": "Bound"}
+    service.put(pv)
+    with pytest.raises(lh.ConflictingObjectError, match="other/theirs"):
+        manager(service, options(number_of_replicas=2, pvc={"name": None, "namespace": "apps"})).run()
+    assert service.writes() == []
