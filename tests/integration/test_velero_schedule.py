@@ -8,6 +8,7 @@ a Backup finishing) it plays them through the server's write hooks.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -469,3 +470,24 @@ def test_info_reports_phase_last_backup_and_latest_backup(kube: KubeAPI, tmp_pat
     assert entry["ttl"] == "720h0m0s"
     assert entry["latest_backup"] == "daily-20261125020000"
     assert entry["latest_backup_phase"] == "Completed"
+
+
+def test_module_defaults_group_configures_auth(kube: KubeAPI, tmp_path: Path) -> None:
+    """Both modules are in the action group k8s, so one module_defaults block configures them."""
+    env = {k: v for k, v in kube.env.items() if k != "K8S_AUTH_KUBECONFIG"}
+    play = [
+        {
+            "name": "Schedules with auth from module_defaults",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "module_defaults": {"group/homelab.pi_cluster.k8s": {"kubeconfig": str(kube.kubeconfig)}},
+            "tasks": [task(DAILY), {"name": "info", INFO: {"name": "daily"}}],
+        }
+    ]
+    path = tmp_path / "defaults.yml"
+    path.write_text(json.dumps(play), encoding="utf-8")
+    result = run_playbook(path, env=env)
+    assert result.rc == 0, result.output[-3000:]
+    assert result.task("vs").changed
+    assert [s["name"] for s in result.task("info").result["schedules"]] == ["daily"]
