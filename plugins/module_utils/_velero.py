@@ -710,21 +710,6 @@ def schedule_patch(current: dict[str, Any], params: dict[str, Any]) -> dict[str,
     return patch
 
 
-def merge_patch(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch applied to a copy of ``obj`` (used to predict the result)."""
-    result = copy.deepcopy(obj)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
-        elif isinstance(value, dict):
-            result[key] = merge_patch({}, value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
 def diff_view(obj: Optional[dict[str, Any]]) -> dict[str, Any]:
     """The part of a Schedule shown in --diff output (no status, no server bookkeeping)."""
     if not obj:

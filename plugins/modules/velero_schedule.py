@@ -374,6 +374,7 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource i
     K8sError,
     K8sTimeoutError,
     ResourceService,
+    apply_merge_patch,
 )
 
 KIND = "Schedule"
@@ -428,7 +429,7 @@ class ScheduleManager:
                     self._diff(current, current)
                     return current
                 # the resourceVersion makes the server refuse the patch if someone changed the schedule meanwhile
-                sent = velero.merge_patch(
+                sent = apply_merge_patch(
                     patch, {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}}
                 )
                 after = self.service.patch(velero.API_VERSION, KIND, self.name, self.namespace, sent, current=current)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero as v
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import apply_merge_patch
 
 NS = 1_000_000_000
 
@@ -314,7 +315,7 @@ def test_patch_only_changed_fields() -> None:
         "metadata": {"labels": {"new": "y"}},
         "spec": {"paused": True, "template": {"ttl": "2160h0m0s", "excludedNamespaces": None}},
     }
-    merged = v.merge_patch(live, patch)
+    merged = apply_merge_patch(live, patch)
     assert "excludedNamespaces" not in merged["spec"]["template"]
     assert merged["metadata"]["labels"] == {"other": "x", "new": "y"}
     assert merged["status"] == live["status"]
