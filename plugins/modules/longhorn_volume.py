@@ -24,7 +24,7 @@ description:
   - O(pv) and O(pvc) create the PersistentVolume and PersistentVolumeClaim for the volume the way Longhorn's
     C(Create PV/PVC) action does.
 author:
-  - homelab.pi_cluster contributors
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
@@ -236,7 +236,7 @@ volume:
     namespace: {description: Namespace., type: str, returned: success}
     size: {description: "C(spec.size) in bytes.", type: int, returned: success, sample: 10737418240}
     size_quantity: {description: The size as a quantity., type: str, returned: success, sample: 10Gi}
-    spec: {description: The full C(spec), defaults from Longhorn included., type: dict, returned: success}
+    spec: {description: "The full C(spec), defaults from Longhorn included.", type: dict, returned: success}
     recurring_jobs: {description: Recurring jobs from the labels., type: list, elements: str, returned: success}
     recurring_job_groups: {description: Recurring job groups., type: list, elements: str, returned: success}
     state: {description: "C(status.state): creating, attached, detached, ...", type: str, returned: success}

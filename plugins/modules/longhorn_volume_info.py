@@ -14,7 +14,7 @@ description:
     in the same shape as the C(volume) return value of M(homelab.pi_cluster.longhorn_volume).
   - One GET for a named volume, one LIST otherwise.
 author:
-  - homelab.pi_cluster contributors
+  - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
