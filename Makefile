@@ -85,10 +85,10 @@ sanity: deps
 	  ansible-test sanity --color no --python 3.11 --local 2>&1 | tee $(SANITY_ROOT)/sanity.log
 
 unit: deps
-	cd $(ROOT) && pytest -q tests/unit
+	cd $(ROOT) && pytest -q -n 2 tests/unit
 
 integration: deps
-	cd $(ROOT) && pytest -q tests/integration
+	cd $(ROOT) && pytest -q -n 4 tests/integration
 
 molecule: deps
 	@for s in $(SCENARIOS); do \
