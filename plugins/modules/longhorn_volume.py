@@ -136,14 +136,17 @@ options:
         description: PV name; defaults to the PV Longhorn already records for the volume, else the volume name.
         type: str
       fs_type:
-        description: Filesystem the CSI driver formats the volume with (V(xfs) needs 300Mi).
+        description:
+          - Filesystem the CSI driver formats the volume with (V(xfs) needs 300Mi).
+          - A new PV gets V(ext4) when omitted; an existing PV is only compared when this is set.
         type: str
         choices: [ext4, xfs]
-        default: ext4
       storage_class:
-        description: StorageClass name written to the PV (and the PVC).
+        description:
+          - StorageClass name written to the PV (and the PVC).
+          - A new PV gets V(longhorn-static) (Longhorn's static class) when omitted; an existing PV is only
+            compared when this is set.
         type: str
-        default: longhorn-static
   pvc:
     description:
       - Create a PersistentVolumeClaim bound to the volume's PV (created as by O(pv) when missing).
@@ -483,8 +486,8 @@ def argument_spec() -> Dict[str, Any]:
                 type="dict",
                 options=dict(
                     name=dict(type="str"),
-                    fs_type=dict(type="str", choices=list(lh.CHOICES["fs_type"]), default=lh.DEFAULT_FS_TYPE),
-                    storage_class=dict(type="str", default=lh.DEFAULT_STATIC_STORAGE_CLASS),
+                    fs_type=dict(type="str", choices=list(lh.CHOICES["fs_type"])),
+                    storage_class=dict(type="str"),
                 ),
             ),
             pvc=dict(

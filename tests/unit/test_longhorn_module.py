@@ -318,3 +318,13 @@ def test_pv_bound_to_another_claim_fails_before_writes() -> None:
     with pytest.raises(lh.ConflictingObjectError, match="other/theirs"):
         manager(service, options(number_of_replicas=2, pvc={"name": None, "namespace": "apps"})).run()
     assert service.writes() == []
+
+
+def test_existing_pv_with_other_fs_type_is_accepted_when_fs_type_is_not_set() -> None:
+    service = FakeService()
+    existing(service)
+    service.put(lh.pv_manifest(service.store[("Volume", "longhorn-system", "data")], {"fs_type": "xfs"}))
+    result = manager(service, options(pv={"name": None, "fs_type": None, "storage_class": None})).run()
+    assert result["changed"] is False
+    with pytest.raises(lh.ImmutableFieldError, match=r"^pv\.fs_type"):
+        manager(service, options(pv={"name": None, "fs_type": "ext4", "storage_class": None})).run()
