@@ -14,10 +14,10 @@ description:
   - Every key must be a flag of C(k3s server) or C(k3s agent) (per O(node_type)) of the K3s v1.31
     line, without the leading C(--); a trailing C(+) (append to a list) is accepted. The error names
     each unknown key, the layer it came from and the closest known flag.
-  - C(token), C(agent-token) and C(vpn-auth) are refused: secrets go to 0600 files referenced by the
+  - C(token), C(agent-token) and C(vpn-auth) are refused; secrets go to 0600 files referenced by the
     matching C(*-file) key, never into C(config.yaml).
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab)
 options:
   _input:
     description: The dictionaries to merge, lowest precedence first. C(null) entries are skipped.
@@ -50,9 +50,9 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError  # noqa: E402
+from ansible.errors import AnsibleFilterError
 
-from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._k3s_config import K3sConfigError, merge  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._k3s_config import K3sConfigError, merge
 
 
 def k3s_config(layers, node_type, names=None):

@@ -13,7 +13,7 @@ description:
     keys sorted.
   - File names may hold letters, digits, C(.), C(_) and C(-), and must not end in C(.yaml) or C(.yml).
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab)
 options:
   _input:
     description: Drop-in name to configuration dictionary.
@@ -41,9 +41,9 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError  # noqa: E402
+from ansible.errors import AnsibleFilterError
 
-from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._k3s_config import K3sConfigError, dropins  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._k3s_config import K3sConfigError, dropins
 
 
 def k3s_config_dropins(files, node_type):

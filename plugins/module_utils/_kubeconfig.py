@@ -38,7 +38,7 @@ def check_config(config: Any, what: str) -> KubeConfig:
     kind = config.get("kind", "Config")
     if kind != "Config":
         raise KubeconfigError(f"{what} has kind {kind!r}, expected 'Config'")
-    for section, _ in SECTIONS:
+    for section, _key in SECTIONS:
         entries = config.get(section) or []
         if not isinstance(entries, list) or not all(isinstance(e, dict) and "name" in e for e in entries):
             raise KubeconfigError(f"{what}: {section} must be a list of entries with a name")

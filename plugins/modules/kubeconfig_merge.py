@@ -17,7 +17,7 @@ description:
     with mode O(mode). A missing file (and its directory, mode 0700) is created.
   - Usually run on the controller (C(delegate_to=localhost), C(run_once=true)).
 author:
-  - homelab.pi_cluster maintainers
+  - homelab.pi_cluster maintainers (@homelab)
 options:
   path:
     description: The kubeconfig file to merge into, for example C(~/.kube/config).
@@ -49,8 +49,10 @@ options:
     default: "0600"
 attributes:
   check_mode:
+    description: Can run in check mode and predict C(changed) without changing anything.
     support: full
   diff_mode:
+    description: Returns details on what has changed (or would change in check mode).
     support: full
     details: The diff lists context names, clusters, users and server URLs, never credentials.
 notes:
@@ -91,13 +93,13 @@ current_context:
   type: str
 """
 
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import traceback  # noqa: E402
+import os
+import tempfile
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._kubeconfig import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._kubeconfig import (
     KubeconfigError,
     merge,
     summary,
