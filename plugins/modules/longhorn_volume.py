@@ -265,14 +265,14 @@ pvc:
   type: str
 """
 
-import traceback  # noqa: E402
-from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import get_client, k8s_argument_spec  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import get_client, k8s_argument_spec
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sConflictError,
     K8sError,
     ResourceService,
@@ -408,7 +408,7 @@ class VolumeManager:
             self.actions.append(f"create PersistentVolume {pv_name}")
         if pvc is None or pvc[2] is not None:
             return
-        pvc_ns, pvc_name, _ = pvc
+        pvc_ns, pvc_name = pvc[0], pvc[1]
         if (pv.get("spec") or {}).get("claimRef"):  # Released: Longhorn clears the stale claim so the PV can bind
             self.service.patch(*PV_KIND, pv_name, None, {"spec": {"claimRef": None}}, "merge", current=pv)
             self.actions.append(f"clear the old claimRef of PersistentVolume {pv_name}")

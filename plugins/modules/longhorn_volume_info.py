@@ -76,16 +76,16 @@ volumes:
     spec: {description: The full C(spec)., type: dict, returned: success}
 """
 
-import traceback  # noqa: E402
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (
     get_client,
     k8s_argument_spec,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sError,
     ResourceService,
 )
