@@ -12,6 +12,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _k3s_node as kn
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _k8s_resource as r
 from ansible_collections.homelab.pi_cluster.plugins.modules import k3s_node as module
+from ansible_collections.homelab.pi_cluster.plugins.modules import k3s_node_info
 
 # ----------------------------------------------------------------------------- syntax
 
@@ -561,3 +562,26 @@ def test_module_rejects_bad_input_without_a_client(
     result = run_module(args, capsys)
     assert result["failed"] is True
     assert fragment in result["msg"]
+
+
+def test_node_info_summary() -> None:
+    summary = k3s_node_info.summarize(
+        {
+            "metadata": {
+                "name": "pi-master",
+                "labels": {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/etcd": "true"},
+            },
+            "spec": {"unschedulable": True},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "addresses": [
+                    {"type": "Hostname", "address": "pi-master"},
+                    {"type": "InternalIP", "address": "192.168.1.240"},
+                ],
+                "nodeInfo": {"kubeletVersion": "v1.33.5+k3s1", "architecture": "arm64"},
+            },
+        }
+    )
+    assert summary["roles"] == ["control-plane", "etcd"] and summary["ready"] and summary["unschedulable"]
+    assert summary["internal_ip"] == "192.168.1.240" and summary["kubelet_version"] == "v1.33.5+k3s1"
+    assert summary["architecture"] == "arm64" and summary["taints"] == []
