@@ -14,11 +14,10 @@ from typing import Any
 
 import ansible.plugins.inventory as inventory_plugins
 import pytest
-import yaml
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible.plugins.loader import inventory_loader
 from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,27 +82,9 @@ class FakeAPI:
 
 @pytest.fixture(scope="module")
 def plugin_module() -> Any:
-    init_plugin_loader([str(REPO / ".build" / "collections")])
-    _give_plain_imported_collections_their_metadata()
+    # the root conftest installed Ansible's collection finder, so the loader resolves FQCNs
     plugin = inventory_loader.get("homelab.pi_cluster.cluster")
     return sys.modules[type(plugin).__module__]
-
-
-def _give_plain_imported_collections_their_metadata() -> None:
-    """Let the plugin loader work after plain imports of collection code.
-
-    Test modules collected earlier may have imported ``ansible_collections.*`` through pytest's
-    pythonpath, before Ansible's collection finder was installed; those packages then lack the
-    metadata (meta/runtime.yml) the plugin loader reads. Fill it in instead of re-importing, so
-    every test keeps the same module objects.
-    """
-    for name, package in list(sys.modules.items()):
-        if name.count(".") != 2 or not name.startswith("ansible_collections."):
-            continue
-        if getattr(package, "_collection_meta", None) is None:
-            runtime = Path(next(iter(package.__path__))) / "meta" / "runtime.yml"
-            meta = yaml.safe_load(runtime.read_text(encoding="utf-8")) if runtime.exists() else None
-            setattr(package, "_collection_meta", meta or {})  # noqa: B010 - a private attribute of the finder
 
 
 @pytest.fixture
