@@ -14,7 +14,8 @@ BUILD       := $(ROOT)/.build
 # ansible finds this collection through a symlinked ansible_collections tree (no copy, edits apply at once)
 COLL_PATH   := $(BUILD)/collections
 COLL_LINK   := $(COLL_PATH)/ansible_collections/homelab/pi_cluster
-SANITY_ROOT ?= $(BUILD)/sanity
+# outside the git checkout: inside one, ansible-test would only see git-tracked files (none)
+SANITY_ROOT ?= /tmp/homelab-pi_cluster-sanity
 APT_PACKAGES := debootstrap zstd iproute2 openssh-client util-linux procps rsync dnsmasq-base dnsutils sudo
 SCENARIOS   ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard $(ROOT)/molecule/*/molecule.yml)))
 
@@ -83,6 +84,7 @@ sanity: deps
 	  mkdir -p $$HOME/.ansible/test/cache && cp $(ROOT)/hacking/get_pip_shim.py $$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	cd $(SANITY_ROOT)/ansible_collections/homelab/pi_cluster && \
 	  ansible-test sanity --color no --python 3.11 --local 2>&1 | tee $(SANITY_ROOT)/sanity.log
+	@! grep -q "All targets skipped" $(SANITY_ROOT)/sanity.log || { echo "sanity: ansible-test saw no files" >&2; exit 1; }
 
 unit: deps
 	cd $(ROOT) && pytest -q -n 2 tests/unit

@@ -59,9 +59,15 @@ class PlaybookRun:
         return [t for t in self.tasks if t.failed and not t.result.get("_ansible_ignore_errors")]
 
 
-def write_playbook(directory: Path, tasks: Sequence[Mapping[str, Any]], *, hosts: str = "localhost",
-                   gather_facts: bool = False, play_vars: Mapping[str, Any] | None = None,
-                   name: str = "playbook.yml") -> Path:
+def write_playbook(
+    directory: Path,
+    tasks: Sequence[Mapping[str, Any]],
+    *,
+    hosts: str = "localhost",
+    gather_facts: bool = False,
+    play_vars: Mapping[str, Any] | None = None,
+    name: str = "playbook.yml",
+) -> Path:
     """Write a one-play playbook (connection local for localhost) and return its path."""
     play: dict[str, Any] = {"name": "Test play", "hosts": hosts, "gather_facts": gather_facts, "tasks": list(tasks)}
     if hosts == "localhost":
@@ -73,10 +79,19 @@ def write_playbook(directory: Path, tasks: Sequence[Mapping[str, Any]], *, hosts
     return path
 
 
-def run_playbook(playbook: Path, *, inventory: str | Path | None = None, extra_vars: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None, check: bool = False, diff: bool = False,
-                 verbosity: int = 3, tags: Iterable[str] = (), args: Sequence[str] = (),
-                 timeout: float = 900) -> PlaybookRun:
+def run_playbook(
+    playbook: Path,
+    *,
+    inventory: str | Path | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+    diff: bool = False,
+    verbosity: int = 3,
+    tags: Iterable[str] = (),
+    args: Sequence[str] = (),
+    timeout: float = 900,
+) -> PlaybookRun:
     """Run ``ansible-playbook`` and return its exit code, full output and recorded task results."""
     with tempfile.TemporaryDirectory(prefix="pbrun-") as tmp:
         record = Path(tmp) / "results.jsonl"
