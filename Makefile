@@ -105,4 +105,8 @@ demo-down:
 	$(ROOT)/tests/lab/hostlab down
 
 clean: demo-down
+	$(ROOT)/tests/lab/hostlab down --all
 	rm -rf $(BUILD)
+
+clean-lab: clean ## also drop the cached lab image
+	rm -rf $(ROOT)/.lab
