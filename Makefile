@@ -24,7 +24,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help test lint sanity unit integration molecule demo demo-down deps apt venv collection lock clean
+.PHONY: help test lint sanity unit integration molecule demo demo-down deps apt venv collection lock clean clean-lab
 
 help:
 	@echo "make demo    - bring up the simulated Pi lab and run site.yml on it"
@@ -104,7 +104,7 @@ demo: deps
 demo-down:
 	$(ROOT)/tests/lab/hostlab down
 
-clean: demo-down
+clean:
 	$(ROOT)/tests/lab/hostlab down --all
 	rm -rf $(BUILD)
 
