@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,9 +124,11 @@ def run_playbook(
                 "ANSIBLE_FORCE_COLOR": "0",
                 "ANSIBLE_LOCALHOST_WARNING": "0",
                 "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-                "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
             }
         )
+        if inventory is None:
+            # localhost runs modules with this interpreter: the venv has the kubernetes client
+            run_env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
         if env:
             run_env.update(env)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, timeout=timeout, check=False)
