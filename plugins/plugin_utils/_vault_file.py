@@ -108,11 +108,13 @@ class VaultFile:
                 wanted = parse_vaulttext_envelope(raw)[3]
         if wanted:
             if self.vault_id:
-                matched = match_encrypt_vault_id_secret(self.secrets, encrypt_vault_id=wanted)
-                if matched:
-                    return matched
-                ids = ", ".join(sorted({vid for vid, _s in self.secrets}))
-                raise VaultFileError(f"vault_id: no loaded vault secret has id {wanted!r} (loaded: {ids})")
+                try:
+                    return match_encrypt_vault_id_secret(self.secrets, encrypt_vault_id=wanted)
+                except AnsibleVaultError:
+                    ids = ", ".join(sorted({vid for vid, _s in self.secrets}))
+                    raise VaultFileError(
+                        f"vault_id: no loaded vault secret has id {wanted!r} (loaded: {ids})"
+                    ) from None
             found = match_secrets(self.secrets, [wanted])
             if found:
                 return found[0]
