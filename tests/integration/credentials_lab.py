@@ -68,6 +68,7 @@ def rotate(
     *,
     env: dict[str, str] | None = None,
     check: bool = False,
+    inventory: Path | None = None,
     **extra: Any,
 ) -> PlaybookRun:
     """Run playbooks/rotate_credentials.yml -vvv with the vault password file."""
@@ -76,7 +77,12 @@ def rotate(
     if os.environ.get("CREDS_PROFILE"):  # developer aid: per-task timings into the given directory
         env["ANSIBLE_CALLBACKS_ENABLED"] = "record,ansible.posix.profile_tasks"
     run = run_playbook(
-        PLAYBOOK, extra_vars=extra_vars, env=env, check=check, args=["--vault-password-file", str(vault.password_file)]
+        PLAYBOOK,
+        inventory=inventory,
+        extra_vars=extra_vars,
+        env=env,
+        check=check,
+        args=["--vault-password-file", str(vault.password_file)],
     )
     if os.environ.get("CREDS_PROFILE"):
         out = Path(os.environ["CREDS_PROFILE"]) / f"run-{secrets.token_hex(3)}.txt"
