@@ -8,12 +8,10 @@ resize, a faulted volume) they play them through the server's hooks.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab.kubeapi.fixtures import kube_api  # noqa: F401  (until the root conftest registers the plugin)
 from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
 
 GI = 1024**3
@@ -27,15 +25,13 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-def kube(kube_api: Any) -> Any:  # noqa: F811
+def kube(kube_api: Any) -> Any:
     """The test API server with the namespaces these tests use."""
     kube_api.require_server()
     for ns in (NS, "apps"):
         if kube_api.server.get("v1", "Namespace", ns) is None:
             kube_api.server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     kube_api.server.clear_requests()
-    # the module runs on localhost with the interpreter that has the kubernetes library (this venv)
-    kube_api.env = {**kube_api.env, "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
     return kube_api
 
 
