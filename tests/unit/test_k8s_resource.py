@@ -428,3 +428,12 @@ def test_identity_required() -> None:
     svc = r.ResourceService(FakeDyn())
     with pytest.raises(r.K8sInvalidError, match=r"metadata\.name"):
         svc.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})
+
+
+def test_known_kinds_need_no_discovery(dyn: FakeDyn) -> None:
+    svc, _sleeps = _service(dyn)
+    assert svc.resource("velero.io/v1", "Schedule").path("daily", "velero") == (
+        "/apis/velero.io/v1/namespaces/velero/schedules/daily"
+    )
+    assert svc.resource("v1", "Node").path("pi-master", None) == "/api/v1/nodes/pi-master"
+    assert dyn.calls == [], "kinds the collection manages are addressed without a discovery request"
