@@ -30,6 +30,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "vault_id": {"type": "str"},
     "get": {"type": "list", "elements": "str", "default": []},
     "set": {"type": "dict", "default": {}, "no_log": True},
+    "overwrite": {"type": "bool", "default": True},
     "remove": {"type": "list", "elements": "str", "default": []},
     "credential": {"type": "str"},
     "var": {"type": "str"},
@@ -76,6 +77,9 @@ class ActionModule(ActionBase):
     def _apply(self, data: dict[str, Any], args: dict[str, Any], result: dict[str, Any]) -> bool:
         """Change ``data`` in place as asked; fill ``result``; return whether anything changed."""
         changed = False
+        clashes = sorted(k for k, v in args["set"].items() if k in data and data[k] != v)
+        if clashes and not args["overwrite"]:
+            raise CredentialError(f"set: {', '.join(clashes)} already hold(s) another value (overwrite=false)")
         for key, value in args["set"].items():
             if key == STATE_KEY:
                 raise CredentialError(f"set: {STATE_KEY} is managed through credential transitions")

@@ -58,6 +58,12 @@ options:
     description: Keys to set to the given values.
     type: dict
     default: {}
+  overwrite:
+    description:
+      - Whether O(set) may replace a key that holds another value. With V(false) the task fails naming
+        such keys, and nothing is written.
+    type: bool
+    default: true
   remove:
     description: Keys to remove.
     type: list
