@@ -19,7 +19,7 @@ description:
   - Keeps the rotation state of credentials (pending, current, previous value, phase) under the
     key C(vault_credentials_state). This is the store behind the C(homelab.pi_cluster.credentials) role.
   - A task that reads values (O(get), or any O(transition) other than V(status)) must set
-    C(no_log: true); the plugin refuses to run otherwise.
+    C(no_log=true); the plugin refuses to run otherwise.
   - The file's YAML is re-written on change. Comments in the encrypted file are not kept.
 author:
   - homelab.pi_cluster maintainers (@homelab)
