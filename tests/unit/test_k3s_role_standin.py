@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -206,3 +207,21 @@ def test_a_different_token_for_existing_data_is_fatal(server: dict[str, Any]) ->
 def test_agent_needs_server_and_token() -> None:
     assert "--server is required" in k3s("agent", "--config", "/nonexistent", "--token", "x").stderr
     assert "--token is required" in k3s("agent", "--config", "/nonexistent", "--server", "https://x:1").stderr
+
+
+def test_airgap_build_is_deterministic_and_checksummed(tmp_path: Path) -> None:
+    from lab.k3s_standin import build  # noqa: PLC0415 - imports the kubeapi model cache
+
+    first, second = build.build(tmp_path / "a"), build.build(tmp_path / "b", version="v1.31.5+k3s1")
+    again = build.build(tmp_path / "c")
+    sums = first["checksums"].read_text(encoding="utf-8")
+    assert sums == again["checksums"].read_text(encoding="utf-8")  # same inputs, same bytes
+    assert sums != second["checksums"].read_text(encoding="utf-8")  # another version is another binary
+    for line in sums.splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((tmp_path / "a" / name).read_bytes()).hexdigest() == digest
+    assert os.access(first["binary"], os.X_OK)
+    version = subprocess.run(
+        [sys.executable, str(second["binary"]), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert version.startswith("k3s version v1.31.5+k3s1 (")

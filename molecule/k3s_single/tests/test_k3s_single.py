@@ -194,6 +194,26 @@ def test_wrong_token_is_refused_like_k3s(core: Any) -> None:
     assert "intruder" not in [n.metadata.name for n in core.list_node().items]
 
 
+def test_a_tampered_airgap_binary_is_refused_before_anything_is_copied(tmp_path: Path) -> None:
+    airgap = tmp_path / "airgap"
+    shutil.copytree(EPHEMERAL / "airgap", airgap)
+    with (airgap / "k3s").open("ab") as binary:
+        binary.write(b"\n# tampered\n")
+    before = {name: node_host(name).file("/usr/local/bin/k3s").sha256sum for name in SERVERS + AGENTS}
+    run = run_playbook(
+        SCENARIO / "converge.yml",
+        inventory=Path(INVENTORY).parent,
+        verbosity=1,
+        extra_vars={"k3s_airgap_dir": str(airgap)},
+    )
+    assert run.rc != 0
+    failed = run.failed_tasks()
+    assert failed and all(t.task.endswith("Check the airgap files against the checksum file") for t in failed)
+    assert "k3s is missing or its sha256" in run.output and "does not match sha256sum-amd64.txt" in run.output
+    assert not run.changed_tasks()
+    assert {name: node_host(name).file("/usr/local/bin/k3s").sha256sum for name in SERVERS + AGENTS} == before
+
+
 # Last: changes the cluster (and puts it back).
 def test_a_config_change_restarts_exactly_that_node(tmp_path: Path, token: str) -> None:
     inventory = tmp_path / "inventory"
