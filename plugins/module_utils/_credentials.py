@@ -125,11 +125,18 @@ def _check_command(entry: Dict[str, Any], index: int) -> None:
             raise _fail(index, entry["name"], field, "an argv list of strings (the value goes to stdin, never argv)")
 
 
+def _check_k3s(entry: Dict[str, Any], index: int) -> None:
+    for field in ("servers", "agents"):
+        if field in entry and not (isinstance(entry[field], str) and entry[field]):
+            raise _fail(index, entry["name"], field, "the name of an inventory group (e.g. k3s_server)")
+
+
 KIND_CHECKS = {
     "pihole_admin": _check_pihole,
     "k8s_secret": _check_k8s_secret,
     "postgres_role": _check_postgres,
     "command": _check_command,
+    "k3s_token": _check_k3s,
 }
 
 

@@ -259,3 +259,31 @@ def test_fault_after_apply_then_resume(
     assert run.task(REPORT).result["msg"]["rotated"] == ["grafana_admin"]
     assert secret_value(kube_api, "admin-password") == current == vault.read()["vault_grafana_admin"]
     assert "pending" not in vault.state("grafana_admin")
+
+    # one Pi-hole down: that credential fails (reported, pending kept), the others still rotate
+    piholes[1].stop()
+    run = rotate(vault, entries, env=env, credentials_force=True)
+    check_run(run, vault, every_value(vault, *known), rc=2)
+    report = run.task(REPORT).result["msg"]
+    assert report["rotated"] == ["grafana_admin"] and report["pending_kept"] == ["pihole_admin"]
+    [failure] = report["failed"]
+    assert failure.startswith("pihole_admin: Set the new admin password on every Pi-hole server: ")
+    assert f"{piholes[1].url}: " in failure and "cannot reach" in failure
+    pending = vault.state("pihole_admin")["pending"]
+    assert pihole_accepts(piholes[0], pending)  # the server that was up has it, and the vault knows it
+    piholes[1].start()
+    run = rotate(vault, entries, env=env, only="pihole_admin")
+    check_run(run, vault, every_value(vault, *known))
+    assert vault.read()["vault_pihole_password"] == pending
+    assert all(pihole_accepts(s, pending) for s in piholes)
+
+
+def test_bad_registry_changes_nothing(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path / "vault")
+    vault.write({"vault_x": "kept"})
+    before = vault.path.read_bytes()
+    bad = [{"name": "nas", "kind": "command", "apply": "set-password $CREDENTIAL_NEW"}]
+    run = rotate(vault, bad)
+    assert run.rc == 2
+    assert "credentials_registry[0] (nas): apply: an argv list of strings" in run.output
+    assert vault.path.read_bytes() == before

@@ -62,6 +62,7 @@ def test_defaults_are_filled_in() -> None:
             "login_password_var: the NAME of the vault key",
         ),
         ({"name": "nas", "kind": "command", "apply": "echo $X"}, "apply: an argv list of strings"),
+        ({"name": "k3s", "kind": "k3s_token", "servers": ["a"]}, "servers: the name of an inventory group"),
         ({"name": "nas", "kind": "command", "apply": ["true"], "env_new": "A;rm"}, "env_new: an environment variable"),
     ],
 )
