@@ -327,7 +327,7 @@ def generate(length: int = 32, charset: str = "alnum") -> str:
         raise CredentialError(f"length: must be between {MIN_LENGTH} and {MAX_LENGTH}, got {length}")
     alphabet = CHARSETS[charset]
     while True:
-        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        value = "".join(secrets.choice(alphabet) for _position in range(length))
         if charset in ("hex", "urlsafe") or (
             any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value)
         ):

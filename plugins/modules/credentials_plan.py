@@ -13,7 +13,7 @@ description:
     C(homelab.pi_cluster.credentials) role) and returns the entries normalized, with defaults filled in.
   - Works out what is due from the rotation state that C(homelab.pi_cluster.vault_keys) returns
     (no values, only phases and times). A credential is due when it was never rotated, when
-    O(registry[].interval_days) have passed since its last rotation, when a rotation is still in
+    C(interval_days) have passed since its last rotation, when a rotation is still in
     flight (an earlier run stopped after staging a value), when O(force=true), or when it is the
     one O(only) names.
   - Pure computation on the input; changes nothing.
@@ -29,7 +29,7 @@ attributes:
 options:
   registry:
     description:
-      - The credential entries. Each has O(registry[].name) and O(registry[].kind), plus the fields of its kind
+      - The credential entries. Each has C(name) and C(kind), plus the fields of its kind
         (see the credentials role README). Entries never hold a secret value; a login secret is
         referenced by the name of its vault key (for example C(login_password_var)).
     type: list

@@ -32,11 +32,14 @@ attributes:
     description: Values are secrets; no diff is shown.
   action:
     support: full
+    description: Runs on the controller as an action plugin; nothing is sent to a managed host.
   async:
     support: none
+    description: Runs synchronously on the controller.
   platform:
     support: full
     platforms: posix
+    description: The controller (POSIX) holds the vault file.
 options:
   path:
     description:

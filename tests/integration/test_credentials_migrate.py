@@ -13,7 +13,7 @@ PLAYBOOK = REPO / "playbooks" / "migrate_secrets.yml"
 
 
 def test_migrate_check_apply_rerun(tmp_path: Path) -> None:
-    pihole, grafana, become, nas, api, random_id = (secrets.token_urlsafe(18) for _ in range(6))
+    pihole, grafana, become, nas, api, random_id = (secrets.token_urlsafe(18) for _index in range(6))
     tree = tmp_path / "site"
     (tree / "inventory" / "group_vars" / "all").mkdir(parents=True)
     (tree / "inventory" / "host_vars").mkdir()

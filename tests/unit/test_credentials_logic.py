@@ -117,14 +117,14 @@ def test_full_rotation_then_resume_and_rollback() -> None:
     assert state == {"pending": "new", "phase": "pending", "pending_since": "2026-11-26T02:00:00Z"}
     assert current == "old"
     # a resumed run keeps the pending value it may already have applied
-    again, _ = transition(state, "old", "stage", NOW, "other")
+    again, _current = transition(state, "old", "stage", NOW, "other")
     assert again["pending"] == "new"
     with pytest.raises(TransitionError, match="promote: the rotation is at phase 'pending'; accepted: verified"):
         transition(state, "old", "promote", NOW)
     with pytest.raises(TransitionError, match=r"verified: .* accepted: applied, verified"):
         transition(state, "old", "verified", NOW)
-    state, _ = transition(state, "old", "applied", NOW)
-    state, _ = transition(state, "old", "verified", NOW)
+    state, _current = transition(state, "old", "applied", NOW)
+    state, _current = transition(state, "old", "verified", NOW)
     later = NOW + timedelta(hours=1)
     promoted, current = transition(state, "old", "promote", later)
     assert current == "new"
@@ -138,8 +138,8 @@ def test_full_rotation_then_resume_and_rollback() -> None:
     }
     with pytest.raises(TransitionError, match="applied: there is no pending value"):
         transition(promoted, "new", "applied", NOW)
-    staged, _ = transition(promoted, "new", "stage", NOW, "newer")
-    applied, _ = transition(staged, "new", "applied", NOW)
+    staged, _current = transition(promoted, "new", "stage", NOW, "newer")
+    applied, _current = transition(staged, "new", "applied", NOW)
     rolled, current = transition(applied, "new", "rollback", NOW)
     assert current == "new" and rolled == promoted  # back to exactly the state before
     with pytest.raises(TransitionError, match="transition: got 'jump'"):
@@ -147,7 +147,7 @@ def test_full_rotation_then_resume_and_rollback() -> None:
 
 
 def test_promote_without_a_current_value_keeps_no_previous() -> None:
-    state, _ = transition({}, None, "stage", NOW, "first")
+    state, _current = transition({}, None, "stage", NOW, "first")
     state = transition(transition(state, None, "applied", NOW)[0], None, "verified", NOW)[0]
     promoted, current = transition(state, None, "promote", NOW)
     assert current == "first" and "previous" not in promoted
@@ -155,13 +155,13 @@ def test_promote_without_a_current_value_keeps_no_previous() -> None:
 
 @pytest.mark.parametrize("charset", sorted(CHARSETS))
 def test_generate_respects_the_policy(charset: str) -> None:
-    values = {generate(20, charset) for _ in range(50)}
+    values = {generate(20, charset) for _index in range(50)}
     assert len(values) == 50
     for value in values:
         assert len(value) == 20 and set(value) <= set(CHARSETS[charset])
         if charset.startswith("alnum"):
             assert any(c in string.digits for c in value) and any(c.isupper() for c in value)
-    for value in (generate(64, "alnum_symbols") for _ in range(20)):
+    for value in (generate(64, "alnum_symbols") for _index in range(20)):
         assert not set(value) & set("'\"\\$`{} \n")  # safe in YAML, shells, SQL, Jinja
     with pytest.raises(CredentialError, match="length: must be between 12 and 256, got 4"):
         generate(4)
