@@ -128,6 +128,7 @@ def test_k3s_token_rotation_order_and_resume(tmp_path: Path) -> None:
     # the next run finishes: no second rotate (k3s would refuse the old token), then the restarts in order
     run = rotate(vault, registry, inventory=inventory, **common)
     assert run.rc == 0, run.output[-4000:]
+    assert "AnsiballZ" not in run.output  # pipelined, also through become: values never in a temp file
     assert log.read_text(encoding="utf-8").splitlines()[1:] == [
         "restart k3s srv1",
         "restart k3s srv2",

@@ -137,6 +137,7 @@ def every_value(vault: Vault, *extra: str) -> list[str]:
 def check_run(run: PlaybookRun, vault: Vault, secrets_: list[str], rc: int = 0) -> None:
     assert run.rc == rc, run.output[-5000:]
     vault.assert_sealed()
+    assert "AnsiballZ" not in run.output  # pipelined: module arguments (values) never land in a temp file
     for value in secrets_:  # name where a value leaked (the value itself masked) before the generic check
         at = run.output.find(value) if value else -1
         assert at < 0, "a secret leaked here: " + run.output[max(0, at - 300) : at + 300].replace(value, "<SECRET>")
