@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, homelab.pi_cluster maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# ruff: noqa: E402 - Ansible plugins put DOCUMENTATION and EXAMPLES before the imports
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -250,8 +250,8 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible.utils.vars import combine_vars
 
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import AUTH_OPTIONS
 from ansible_collections.homelab.pi_cluster.plugins.plugin_utils._cluster_live import (
-    AUTH_OPTIONS,
     LiveError,
     enrich,
     fetch_nodes,

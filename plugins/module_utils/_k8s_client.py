@@ -41,6 +41,27 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource i
 # Only its (pure Python) argument spec is imported here: the client and the kubernetes
 # library take over a second to import, so they are imported by get_client(), after a
 # module has validated its input (bad input then fails fast).
+# kubernetes.core's auth option names (its k8s_auth_options doc fragment), shared with the
+# inventory plugin's live enrichment.
+AUTH_OPTIONS = (
+    "kubeconfig",
+    "context",
+    "host",
+    "api_key",
+    "username",
+    "password",
+    "validate_certs",
+    "ca_cert",
+    "client_cert",
+    "client_key",
+    "proxy",
+    "no_proxy",
+    "proxy_headers",
+    "persist_config",
+    "impersonate_user",
+    "impersonate_groups",
+)
+
 K8S_CORE_IMPORT_ERROR = None
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -48,25 +69,7 @@ except ImportError:
     K8S_CORE_IMPORT_ERROR = traceback.format_exc()
     # Same option names, so argument validation still reaches get_client() and its clear message.
     AUTH_ARG_SPEC = {
-        name: {"type": "raw", "no_log": name in ("kubeconfig", "api_key", "password")}
-        for name in (
-            "kubeconfig",
-            "context",
-            "host",
-            "api_key",
-            "username",
-            "password",
-            "validate_certs",
-            "ca_cert",
-            "client_cert",
-            "client_key",
-            "proxy",
-            "no_proxy",
-            "proxy_headers",
-            "persist_config",
-            "impersonate_user",
-            "impersonate_groups",
-        )
+        name: {"type": "raw", "no_log": name in ("kubeconfig", "api_key", "password")} for name in AUTH_OPTIONS
     }
 
 # Presence check only (cheap); the library itself is imported by kubernetes.core in get_client().

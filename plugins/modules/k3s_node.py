@@ -241,11 +241,11 @@ api_retries:
   type: int
 """
 
-import traceback  # noqa: E402 (imports follow the documentation, as in every Ansible module)
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k3s_node import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k3s_node import (
     STATES,
     TAINT_EFFECTS,
     DrainError,
@@ -253,11 +253,11 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._k3s_node impor
     NodeManager,
     validate_params,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (
     get_client,
     k8s_argument_spec,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sError,
     ResourceService,
 )

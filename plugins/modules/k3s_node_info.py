@@ -108,17 +108,17 @@ api_retries:
   type: int
 """
 
-import traceback  # noqa: E402 (imports follow the documentation, as in every Ansible module)
-from typing import Any, Dict  # noqa: E402
+import traceback
+from typing import Any, Dict
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k3s_node import is_ready  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k3s_node import is_ready
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (
     get_client,
     k8s_argument_spec,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sError,
     ResourceService,
 )

@@ -244,13 +244,13 @@ per_server:
       sessions: 1
 """
 
-import os  # noqa: E402
-from typing import Any, Dict, List, Tuple  # noqa: E402
+import os
+from typing import Any, Dict, List, Tuple
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import PiholeClient  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_dns import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import PiholeClient
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_dns import (
     DnsSync,
     ServerResult,
     check_numbers,
@@ -259,7 +259,7 @@ from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_dns imp
     pihole_connection_spec,
     servers_from_params,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_records import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_records import (
     PiholeError,
     PiholeInputError,
 )

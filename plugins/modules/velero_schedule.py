@@ -360,16 +360,16 @@ backup:
            "status": {"phase": "Completed"}}
 """
 
-import time  # noqa: E402
-import traceback  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from typing import Any, Dict, Optional  # noqa: E402
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any, Dict, Optional
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero as velero  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import get_client, k8s_argument_spec  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero as velero
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import get_client, k8s_argument_spec
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sConflictError,
     K8sError,
     K8sTimeoutError,

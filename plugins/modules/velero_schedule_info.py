@@ -118,17 +118,17 @@ schedules:
       sample: Completed
 """
 
-import traceback  # noqa: E402
-from typing import Any, Dict, List  # noqa: E402
+import traceback
+from typing import Any, Dict, List
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero as velero  # noqa: E402
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero as velero
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_client import (
     get_client,
     k8s_argument_spec,
 )
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import (
     K8sError,
     ResourceService,
 )

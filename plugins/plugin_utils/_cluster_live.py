@@ -39,26 +39,6 @@ try:
 except ImportError:
     K8S_CORE_IMPORT_ERROR = traceback.format_exc()
 
-AUTH_OPTIONS = (
-    "kubeconfig",
-    "context",
-    "host",
-    "api_key",
-    "username",
-    "password",
-    "validate_certs",
-    "ca_cert",
-    "client_cert",
-    "client_key",
-    "proxy",
-    "no_proxy",
-    "proxy_headers",
-    "persist_config",
-    "impersonate_user",
-    "impersonate_groups",
-)
-"""kubernetes.core's auth option names (its k8s_auth_options doc fragment)."""
-
 NODES_PATH = "/api/v1/nodes"
 
 
