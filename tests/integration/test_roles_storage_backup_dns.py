@@ -21,6 +21,7 @@ from lab.kubeapi.fixtures import KubeAPI
 from lab.pihole.server import PiholeServer
 from lab.playbook import PlaybookRun, assert_no_secrets, run_playbook, write_playbook
 
+REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "lab.example"
 INGRESS_IP = "192.168.1.240"
 CHARTS = "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts"
@@ -148,7 +149,9 @@ def test_storage_backup_dns_apply_and_rerun(
     seed(kube, pihole_pair)
     velero_controller(kube, "Available")
     extra = role_vars(kube, secret_values, pihole_pair)
-    path = playbook(tmp_path, ("storage", "backup", "dns"))
+    example = yaml.safe_load((REPO / "roles" / "addons" / "examples" / "reference.yml").read_text(encoding="utf-8"))
+    extra = {**extra, **example, "addons_kubeconfig": str(kube.kubeconfig), "addons_kube_context": "lab"}
+    path = playbook(tmp_path, ("storage", "backup", "dns", "addons"))
 
     check = run(kube, path, extra, check=True)
     assert check.rc == 0, check.output[-6000:]
@@ -160,6 +163,9 @@ def test_storage_backup_dns_apply_and_rerun(
     second = run(kube, path, extra)
     assert second.rc == 0, second.output[-6000:]
     assert [f"{t.task} ({t.host})" for t in second.changed_tasks()] == []
+    third = run(kube, path, extra, check=True)
+    assert third.rc == 0, third.output[-6000:]
+    assert [t.task for t in third.changed_tasks()] == []
     # kubernetes.core.k8s sends its (identical) patches anyway; the server must see no modification
     assert versions(kube) == before
     assert len(before) > 20
@@ -183,6 +189,14 @@ def test_storage_backup_dns_apply_and_rerun(
     velero_values = yaml.safe_load(velero["spec"]["valuesContent"])
     assert velero_values["credentials"] == {"useSecret": True, "existingSecret": "velero-credentials"}
     assert velero_values["initContainers"][0]["image"].startswith("velero/velero-plugin-for-aws:v")
+    # the reference add-ons (roles/addons/examples/reference.yml) pass the HelmChart CRD schema as written
+    for chart in example["addons_helm_charts"]:
+        obj = helm_chart(kube, chart["name"])
+        assert obj["spec"]["version"] == chart["version"]
+        assert obj["spec"]["repo"] == chart["repo"]
+        assert yaml.safe_load(obj["spec"]["valuesContent"]) == chart["values"]
+        assert server.get("v1", "Namespace", chart["namespace"]) is not None
+    assert helm_chart(kube, "airflow")["spec"]["timeout"] == "20m"
     for chart in ("longhorn", "nfs-subdir-external-provisioner", "minio", "velero"):
         assert not set(secret_values.values()) & set(yaml.safe_dump(helm_chart(kube, chart)).split())
 
@@ -238,7 +252,7 @@ def test_storage_backup_dns_apply_and_rerun(
         assert pihole.ftl.cnames == [f"www.{DOMAIN},grafana.{DOMAIN}"]
 
     leaks = [*secret_values.values(), server.token, *(s for p in pihole_pair for s in p.secrets)]
-    for result in (check, first, second):
+    for result in (check, first, second, third):
         assert_no_secrets(result.output, leaks)
 
 
