@@ -16,7 +16,7 @@ COLL_PATH   := $(BUILD)/collections
 COLL_LINK   := $(COLL_PATH)/ansible_collections/homelab/pi_cluster
 # outside the git checkout: inside one, ansible-test would only see git-tracked files (none)
 SANITY_ROOT ?= /tmp/homelab-pi_cluster-sanity
-APT_PACKAGES := debootstrap zstd iproute2 openssh-client util-linux procps rsync dnsmasq-base dnsutils sudo
+APT_PACKAGES := debootstrap zstd iproute2 openssh-client util-linux procps rsync dnsmasq-base dnsutils sudo postgresql
 SCENARIOS   ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard $(ROOT)/molecule/*/molecule.yml)))
 
 export PATH := $(BIN):$(PATH)
