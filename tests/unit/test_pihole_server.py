@@ -50,7 +50,7 @@ def test_session_sources_and_csrf(pihole: PiholeServer) -> None:
 
 
 def test_sixteen_seats_then_429(pihole: PiholeServer) -> None:
-    sids = [login(pihole)["sid"] for _ in range(16)]
+    sids = [login(pihole)["sid"] for _seat in range(16)]
     status, body = call(pihole, "POST", "/auth", {"password": pihole.password})
     assert status == 429
     assert body["error"] == {
@@ -104,7 +104,7 @@ def test_app_password_created_through_the_api(pihole: PiholeServer) -> None:
     status, body = call(pihole, "GET", "/auth/app", headers={"X-FTL-SID": sid})
     assert status == 200
     app = body["app"]
-    status, _ = call(
+    status, _body = call(
         pihole,
         "PATCH",
         "/config",
