@@ -75,7 +75,13 @@ def role_vars(kube: KubeAPI, values: dict[str, str], piholes: tuple[PiholeServer
             {"name": "secondary", "url": secondary.url, "password": secondary.password},
         ],
         "dns_pihole_password": primary.password,
-        "dns_records": ["grafana", "longhorn", {"name": f"www.{DOMAIN}", "target": f"grafana.{DOMAIN}"}],
+        "dns_records": [
+            "grafana",
+            "longhorn",
+            {"name": f"grafana.{DOMAIN}", "ip": "fd00::f0"},  # a second record of a listed name
+            {"name": f"www.{DOMAIN}", "target": f"grafana.{DOMAIN}"},
+            {"name": f"airflow.{DOMAIN}", "ip": "192.168.1.241"},  # wins over the Ingress host
+        ],
         "dns_records_from_ingresses": True,
     }
 
@@ -102,6 +108,7 @@ def seed(kube: KubeAPI, piholes: tuple[PiholeServer, PiholeServer]) -> None:
             "spec": {
                 "rules": [
                     {"host": f"Airflow.{DOMAIN}"},
+                    {"host": f"Minio.{DOMAIN}"},
                     {"host": "airflow.elsewhere.org"},
                     {"host": f"*.{DOMAIN}"},
                 ]
@@ -244,9 +251,11 @@ def test_storage_backup_dns_apply_and_rerun(
         assert sorted(pihole.ftl.hosts) == sorted(
             [
                 "192.168.1.5 nas.home.arpa",
-                f"{INGRESS_IP} airflow.{DOMAIN}",
+                f"192.168.1.241 airflow.{DOMAIN}",
                 f"{INGRESS_IP} grafana.{DOMAIN}",
+                f"fd00::f0 grafana.{DOMAIN}",
                 f"{INGRESS_IP} longhorn.{DOMAIN}",
+                f"{INGRESS_IP} minio.{DOMAIN}",
             ]
         )
         assert pihole.ftl.cnames == [f"www.{DOMAIN},grafana.{DOMAIN}"]
