@@ -18,25 +18,14 @@ Not part of any test run; numbers depend on the machine.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / ".build" / "collections")]
+from _k8s_bench import compare, count_option, report  # first: puts tests/ and the built collection on sys.path
 
-from lab.kubeapi.server import KubeAPIServer  # noqa: E402
-from lab.playbook import run_playbook, write_playbook  # noqa: E402
-
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _longhorn as lh
 
 NS = "longhorn-system"
 VOLUMES = f"/apis/longhorn.io/v1beta2/namespaces/{NS}/volumes/"
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 GI = 1024**3
 
 # What Longhorn's volume mutator fills when a field is empty (webhook/resources/volume/mutator.go).
@@ -59,18 +48,6 @@ WEBHOOK_DEFAULTS: dict[str, Any] = {
     "snapshotMaxCount": 250,
     "image": "longhornio/longhorn-engine:v1.9.0",
 }
-
-
-@dataclass
-class Measure:
-    seconds: float
-    requests: int  # non-discovery
-    volume_gets: int
-    writes: int  # sent for real
-    dry_runs: int  # writes with ?dryRun=All (how kubernetes.core.k8s compares)
-    discovery: int
-    changed: int
-    failed: int
 
 
 def volume_args(i: int) -> dict[str, Any]:
@@ -131,85 +108,36 @@ def longhorn(server: Any, obj: dict[str, Any]) -> None:
         server.patch(lh.API_VERSION, lh.KIND, meta["name"], meta["namespace"], body)
 
 
-def measure(server: KubeAPIServer, playbook: Path, env: dict[str, str]) -> Measure:
-    server.clear_requests()
-    start = time.perf_counter()
-    run = run_playbook(playbook, env=env, verbosity=0)
-    seconds = time.perf_counter() - start
-    if run.rc != 0:
-        raise SystemExit(f"{playbook.name} failed:\n{run.output[-3000:]}")
-    requests = list(server.requests)
-    return Measure(
-        seconds=seconds,
-        requests=sum(1 for r in requests if not r.discovery),
-        volume_gets=sum(1 for r in requests if r.method == "GET" and r.path.startswith(VOLUMES)),
-        writes=sum(1 for r in requests if r.method in WRITES and not r.query.get("dryRun")),
-        dry_runs=sum(1 for r in requests if r.method in WRITES and r.query.get("dryRun")),
-        discovery=sum(1 for r in requests if r.discovery),
-        changed=len(run.changed_tasks()),
-        failed=len(run.failed_tasks()),
-    )
-
-
-def bench(tool: str, count: int, workdir: Path) -> tuple[Measure, Measure]:
-    directory = workdir / tool
-    (directory / "tmp").mkdir(parents=True)
-    with KubeAPIServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        server.on_write("Volume", longhorn)
-        kubeconfig = server.write_kubeconfig(directory / "kubeconfig")
-        env = {
-            "K8S_AUTH_KUBECONFIG": str(kubeconfig),
-            "TMPDIR": str(directory / "tmp"),
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        }
-        playbook = write_playbook(directory, tasks_for(tool, count))
-        first = measure(server, playbook, env)
-        again = measure(server, playbook, env)
-        if server.hook_errors:
-            raise SystemExit("simulated Longhorn failed:\n" + "\n".join(server.hook_errors))
-    return first, again
-
-
-def row(label: str, m: Measure) -> str:
-    return (
-        f"{label:<34}{m.seconds:>8.1f}s {m.requests:>6} {m.volume_gets:>8} {m.writes:>6} {m.dry_runs:>7} "
-        f"{m.discovery:>6} {m.changed:>7} {m.failed:>6}"
-    )
-
-
-def ratio(a: float, b: float) -> str:
-    return "n/a" if b == 0 else f"{a / b:.2f}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--count", type=int, default=50)
-    count = parser.parse_args().count
-    with tempfile.TemporaryDirectory(prefix="longhorn-bench-") as tmp:
-        ours = bench("longhorn_volume", count, Path(tmp))
-        theirs = bench("kubernetes.core.k8s", count, Path(tmp))
-    print(f"{count} volumes, ansible-playbook, test API server with simulated Longhorn webhook and manager\n")
-    header = (
-        f"{'':<34}{'wall':>9} {'reqs':>6} {'vol GETs':>8} {'writes':>6} {'dry-run':>7} {'disco':>6} "
-        f"{'changed':>7} {'failed':>6}"
+    count = count_option(__doc__)
+    results = compare(
+        ("longhorn_volume", "kubernetes.core.k8s"),
+        tasks_for,
+        count,
+        "longhorn-bench-",
+        namespace=NS,
+        hooks={"Volume": longhorn},
+        counted_get=lambda r: r.path.startswith(VOLUMES),  # GETs of Volume objects
+        simulated="simulated Longhorn",
     )
-    print(header)
-    for label, (first, again) in (("longhorn_volume", ours), ("kubernetes.core.k8s", theirs)):
-        print(row(f"{label} first run", first))
-        print(row(f"{label} no-op re-run", again))
-    print("\nratios longhorn_volume / kubernetes.core.k8s")
-    for label, index in (("first run", 0), ("no-op re-run", 1)):
-        a, b = ours[index], theirs[index]
-        print(
-            f"  {label:<14} wall {ratio(a.seconds, b.seconds)}  requests {ratio(a.requests, b.requests)}  "
-            f"writes {ratio(a.writes, b.writes)}  changed {a.changed} vs {b.changed}"
-        )
-    again = ours[1]
-    ok = again.changed == 0 and again.writes == 0 and again.volume_gets <= count
+    report(
+        f"{count} volumes, ansible-playbook, test API server with simulated Longhorn webhook and manager",
+        results,
+        (
+            ("reqs", 6, "requests"),
+            ("vol GETs", 8, "gets"),
+            ("writes", 6, "writes"),
+            ("dry-run", 7, "dry_runs"),
+            ("disco", 6, "discovery"),
+            ("changed", 7, "changed"),
+            ("failed", 6, "failed"),
+        ),
+    )
+    again = results["longhorn_volume"][1]
+    ok = again.changed == 0 and again.writes == 0 and again.gets <= count
     print(
         f"\ntarget (no-op re-run: 0 changed, <= 1 GET per volume): {'met' if ok else 'NOT met'} "
-        f"({again.changed} changed, {again.volume_gets} Volume GETs for {count} volumes, {again.writes} writes)"
+        f"({again.changed} changed, {again.gets} Volume GETs for {count} volumes, {again.writes} writes)"
     )
 
 

@@ -15,35 +15,13 @@ Not part of any test run; numbers depend on the machine.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / ".build" / "collections")]
+from _k8s_bench import compare, count_option, report  # first: puts tests/ and the built collection on sys.path
 
-from lab.kubeapi.server import KubeAPIServer  # noqa: E402
-from lab.playbook import run_playbook, write_playbook  # noqa: E402
-
-from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero  # noqa: E402
+from ansible_collections.homelab.pi_cluster.plugins.module_utils import _velero
 
 NS = "velero"
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
-@dataclass
-class Measure:
-    seconds: float
-    requests: int  # non-discovery
-    gets: int
-    writes: int
-    discovery: int
-    changed: int
-    failed: int
 
 
 def schedule_args(i: int) -> dict[str, Any]:
@@ -82,78 +60,35 @@ def enable(server: Any, obj: dict[str, Any]) -> None:
         server.patch("velero.io/v1", "Schedule", meta["name"], meta["namespace"], {"status": {"phase": "Enabled"}})
 
 
-def measure(server: KubeAPIServer, playbook: Path, env: dict[str, str]) -> Measure:
-    server.clear_requests()
-    start = time.perf_counter()
-    run = run_playbook(playbook, env=env, verbosity=0)
-    seconds = time.perf_counter() - start
-    if run.rc != 0:
-        raise SystemExit(f"{playbook.name} failed:\n{run.output[-3000:]}")
-    requests = list(server.requests)
-    return Measure(
-        seconds=seconds,
-        requests=sum(1 for r in requests if not r.discovery),
-        gets=sum(1 for r in requests if r.method == "GET" and not r.discovery),
-        writes=sum(1 for r in requests if r.method in WRITES),
-        discovery=sum(1 for r in requests if r.discovery),
-        changed=len(run.changed_tasks()),
-        failed=len(run.failed_tasks()),
-    )
-
-
-def bench(tool: str, count: int, workdir: Path) -> tuple[Measure, Measure]:
-    directory = workdir / tool
-    (directory / "tmp").mkdir(parents=True)
-    with KubeAPIServer() as server:
-        server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        server.on_write("Schedule", enable)
-        kubeconfig = server.write_kubeconfig(directory / "kubeconfig")
-        env = {
-            "K8S_AUTH_KUBECONFIG": str(kubeconfig),
-            "TMPDIR": str(directory / "tmp"),
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        }
-        playbook = write_playbook(directory, tasks_for(tool, count))
-        first = measure(server, playbook, env)
-        again = measure(server, playbook, env)
-    return first, again
-
-
-def row(label: str, m: Measure) -> str:
-    return (
-        f"{label:<34}{m.seconds:>8.1f}s {m.requests:>6} {m.gets:>6} {m.writes:>6} {m.discovery:>6} "
-        f"{m.changed:>7} {m.failed:>6}"
-    )
-
-
-def ratio(a: float, b: float) -> str:
-    return "n/a" if b == 0 else f"{a / b:.2f}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=50)
-    count = parser.parse_args().count
-    with tempfile.TemporaryDirectory(prefix="velero-bench-") as tmp:
-        ours = bench("velero_schedule", count, Path(tmp))
-        theirs = bench("kubernetes.core.k8s", count, Path(tmp))
-    print(f"{count} schedules, ansible-playbook, test API server with a simulated Velero controller\n")
-    print(f"{'':<34}{'wall':>9} {'reqs':>6} {'GETs':>6} {'writes':>6} {'disco':>6} {'changed':>7} {'failed':>6}")
-    for label, (first, again) in (("velero_schedule", ours), ("kubernetes.core.k8s", theirs)):
-        print(row(f"{label} first run", first))
-        print(row(f"{label} no-op re-run", again))
-    print("\nratios velero_schedule / kubernetes.core.k8s")
-    for label, index in (("first run", 0), ("no-op re-run", 1)):
-        a, b = ours[index], theirs[index]
-        print(
-            f"  {label:<14} wall {ratio(a.seconds, b.seconds)}  requests {ratio(a.requests, b.requests)}  "
-            f"writes {ratio(a.writes, b.writes)}  changed {a.changed} vs {b.changed}"
-        )
-    again = ours[1]
-    ok = again.changed == 0 and again.writes == 0 and again.gets <= count
+    count = count_option(__doc__)
+    results = compare(
+        ("velero_schedule", "kubernetes.core.k8s"),
+        tasks_for,
+        count,
+        "velero-bench-",
+        namespace=NS,
+        hooks={"Schedule": enable},
+        counted_get=lambda r: not r.discovery,
+        simulated="simulated Velero controller",
+    )
+    report(
+        f"{count} schedules, ansible-playbook, test API server with a simulated Velero controller",
+        results,
+        (
+            ("reqs", 6, "requests"),
+            ("GETs", 6, "gets"),
+            ("writes", 6, "all_writes"),  # dry-run writes included, as this bench always counted them
+            ("disco", 6, "discovery"),
+            ("changed", 7, "changed"),
+            ("failed", 6, "failed"),
+        ),
+    )
+    again = results["velero_schedule"][1]
+    ok = again.changed == 0 and again.all_writes == 0 and again.gets <= count
     print(
         f"\ntarget (no-op re-run: 0 changed, <= 1 GET per schedule): {'met' if ok else 'NOT met'} "
-        f"({again.changed} changed, {again.gets} GETs for {count} schedules, {again.writes} writes)"
+        f"({again.changed} changed, {again.gets} GETs for {count} schedules, {again.all_writes} writes)"
     )
 
 
