@@ -47,6 +47,26 @@ options:
     description:
       - Default password (admin or app password) for every server without its own.
     type: str
+notes:
+  - B(App passwords.) Pi-hole v6 can issue an application password that logs in without 2FA. Create it in the
+    web interface under I(Settings > Web interface / API > Configure app password) (I(expert) mode), or through
+    the API with C(GET /api/auth/app) followed by C(PATCH /api/config) setting C(webserver.api.app_pwhash) to the
+    returned hash. The password is shown once, store it in an Ansible vault. Creating it logs out all sessions.
+  - B(When app_sudo is needed.) Sessions opened with an app password are read-only for settings, every
+    write this module does (C(PATCH)/C(PUT)/C(DELETE /api/config)) is refused with HTTP 403 unless
+    C(webserver.api.app_sudo) is C(true) (I(Settings > All settings > Webserver and API), or
+    C(pihole-FTL --config webserver.api.app_sudo true) on the host). Check mode only reads and works without it.
+    With the admin password C(app_sudo) does not matter.
+  - Sessions are a scarce resource (C(webserver.api.max_sessions), 16 by default, each valid 30 minutes after its
+    last use); this module uses one per server and always closes it. A session that expires while the module runs
+    (HTTP 401) is re-opened exactly once.
+  - Retries (O(retries)) cover HTTP 429, 5xx, refused or reset connections and timeouts.
+  - The password and the session ID and CSRF token are never logged or returned.
+"""
+
+    # HTTP options of every module that talks to the FTL API (homelab.pi_cluster.pihole.http)
+    HTTP = r"""
+options:
   validate_certs:
     description: Verify TLS certificates (https URLs).
     type: bool
@@ -64,19 +84,4 @@ options:
         timeout, with exponential backoff starting at 0.5 seconds.
     type: int
     default: 3
-notes:
-  - B(App passwords.) Pi-hole v6 can issue an application password that logs in without 2FA. Create it in the
-    web interface under I(Settings > Web interface / API > Configure app password) (I(expert) mode), or through
-    the API with C(GET /api/auth/app) followed by C(PATCH /api/config) setting C(webserver.api.app_pwhash) to the
-    returned hash. The password is shown once, store it in an Ansible vault. Creating it logs out all sessions.
-  - B(When app_sudo is needed.) Sessions opened with an app password are read-only for settings, every
-    write this module does (C(PATCH)/C(PUT)/C(DELETE /api/config)) is refused with HTTP 403 unless
-    C(webserver.api.app_sudo) is C(true) (I(Settings > All settings > Webserver and API), or
-    C(pihole-FTL --config webserver.api.app_sudo true) on the host). Check mode only reads and works without it.
-    With the admin password C(app_sudo) does not matter.
-  - Sessions are a scarce resource (C(webserver.api.max_sessions), 16 by default, each valid 30 minutes after its
-    last use); this module uses one per server and always closes it. A session that expires while the module runs
-    (HTTP 401) is re-opened exactly once.
-  - Retries (O(retries)) cover HTTP 429, 5xx, refused or reset connections and timeouts.
-  - The password and the session ID and CSRF token are never logged or returned.
 """

@@ -25,6 +25,15 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_records import PiholeError
 
+# The client's HTTP options as module arguments (documented by the homelab.pi_cluster.pihole.http
+# doc fragment); modules deep-copy them into their own argument spec.
+HTTP_OPTIONS_SPEC: Dict[str, Dict[str, Any]] = {
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "float", "default": 10.0},
+    "retries": {"type": "int", "default": 3},
+}
+
 # HTTP statuses worth another try: FTL rate limiting / seats (429) and server-side trouble.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 

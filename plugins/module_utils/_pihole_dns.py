@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import PiholeClient
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import HTTP_OPTIONS_SPEC, PiholeClient
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_records import (
     Desired,
     PiholeError,
@@ -52,10 +52,7 @@ _CONNECTION_SPEC: Dict[str, Any] = {
     },
     "server": {"type": "str"},
     "password": {"type": "str", "no_log": True},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
-    "timeout": {"type": "float", "default": 10},
-    "retries": {"type": "int", "default": 3},
+    **HTTP_OPTIONS_SPEC,
 }
 
 

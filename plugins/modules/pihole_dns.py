@@ -29,6 +29,7 @@ author:
   - homelab.pi_cluster maintainers (@homelab)
 extends_documentation_fragment:
   - homelab.pi_cluster.pihole
+  - homelab.pi_cluster.pihole.http
 attributes:
   check_mode:
     description: Can run in check mode and predict C(changed) without changing anything.

@@ -21,6 +21,8 @@ description:
   - Used by the C(pihole_admin) kind of the C(homelab.pi_cluster.credentials) role.
 author:
   - homelab.pi_cluster maintainers (@homelab)
+extends_documentation_fragment:
+  - homelab.pi_cluster.pihole.http
 attributes:
   check_mode:
     support: full
@@ -46,21 +48,6 @@ options:
     description: After a change, log in with O(new_password) and check that O(password) is refused.
     type: bool
     default: true
-  validate_certs:
-    description: Verify TLS certificates (https URLs).
-    type: bool
-    default: true
-  ca_path:
-    description: CA certificate file (PEM) used to verify the servers' certificates.
-    type: path
-  timeout:
-    description: Timeout of one HTTP request, in seconds.
-    type: float
-    default: 10
-  retries:
-    description: Retries of a request after a connection error, HTTP 429 or 5xx (exponential backoff).
-    type: int
-    default: 3
 notes:
   - Pi-hole v5 is not supported (its password is set with C(pihole -a -p) on the host; use the
     C(command) kind of the credentials role).
@@ -102,11 +89,12 @@ per_server:
       type: str
 """
 
+import copy
 from typing import Any, Dict
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import PiholeClient
+from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_api import HTTP_OPTIONS_SPEC, PiholeClient
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._pihole_password import rotate
 
 
@@ -117,10 +105,7 @@ def main() -> None:
             "password": {"type": "str", "required": True, "no_log": True},
             "new_password": {"type": "str", "required": True, "no_log": True},
             "verify": {"type": "bool", "default": True},
-            "validate_certs": {"type": "bool", "default": True},
-            "ca_path": {"type": "path"},
-            "timeout": {"type": "float", "default": 10.0},
-            "retries": {"type": "int", "default": 3},
+            **copy.deepcopy(HTTP_OPTIONS_SPEC),
         },
         supports_check_mode=True,
     )
