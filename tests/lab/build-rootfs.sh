@@ -15,8 +15,9 @@ IMAGE=$LAB_DIR/image/bookworm-$ARCH-$STAMP
 
 # Packages the hosts need at test time, so nothing has to be downloaded then:
 # ssh + python for Ansible, systemd/dbus for real services (hostnamed, timedated),
-# and everything roles/rpi_base installs or removes (its apt step is a no-op in the lab).
-PACKAGES=openssh-server,python3,python3-apt,sudo,iproute2,systemd,systemd-sysv,dbus,procps,kmod,tzdata,ca-certificates,curl,jq,dphys-swapfile,iputils-ping,less
+# and everything roles/rpi_base and roles/storage (open-iscsi, nfs-common) install or remove,
+# so their apt steps are no-ops in the lab.
+PACKAGES=openssh-server,python3,python3-apt,sudo,iproute2,systemd,systemd-sysv,dbus,procps,kmod,tzdata,ca-certificates,curl,jq,dphys-swapfile,iputils-ping,less,open-iscsi,nfs-common
 
 if [ "${1:-}" = --path ]; then echo "$IMAGE"; exit 0; fi
 if [ -f "$IMAGE/.complete" ]; then echo "$IMAGE"; exit 0; fi

@@ -37,6 +37,10 @@ install -d -m 700 -o 1000 -g 1000 "$R/home/pi/.ssh"
 install -m 600 -o 1000 -g 1000 "$K/id_ed25519.pub" "$R/home/pi/.ssh/authorized_keys"
 echo 'pi ALL=(ALL) NOPASSWD: ALL' > "$R/etc/sudoers.d/010_pi-nopasswd"; chmod 440 "$R/etc/sudoers.d/010_pi-nopasswd"
 
+# open-iscsi's postinst named the initiator once for the image; like a cloned SD card, ask for a
+# fresh IQN per host (Debian's iscsid startup checks replace GenerateName=yes with a new name).
+[ ! -f "$R/etc/iscsi/initiatorname.iscsi" ] || echo 'GenerateName=yes' > "$R/etc/iscsi/initiatorname.iscsi"
+
 ln -sf /usr/share/zoneinfo/Etc/UTC "$R/etc/localtime"; echo Etc/UTC > "$R/etc/timezone"
 : > "$R/etc/machine-id"   # written per host
 printf 'localhost\n' > "$R/etc/hostname"
