@@ -403,6 +403,9 @@ def run_server(opts: dict[str, Any], version: str) -> int:
     (data_dir / "server" / "db").mkdir(parents=True, exist_ok=True, mode=0o700)
     stop = wait_for_signal()
     api_server.start()
+    from .controllers import start_controllers  # noqa: PLC0415 - servers only, next to the API server
+
+    controllers = start_controllers(api_server, data_dir / "server" / "db" / "velero-bucket")
     log("info", f"Running kube-apiserver (lab stand-in) on port {port}")
     assert api_server.ca_path is not None
     ca_pem = api_server.ca_path.read_text(encoding="utf-8")
@@ -419,6 +422,7 @@ def run_server(opts: dict[str, Any], version: str) -> int:
     log("info", "k3s is up and running")
     stop.wait()
     mark_not_ready(api, name)
+    controllers.stop()
     api_server.stop()
     return 0
 
