@@ -116,6 +116,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - homelab.pi_cluster.k8s
 attributes:
   check_mode:
     description: Reads the node and its pods, predicts the result and writes nothing.
@@ -123,11 +124,6 @@ attributes:
   diff_mode:
     description: Shows labels, taints, schedulability (and annotations when managed) and, for a drain, the pods.
     support: full
-  action_group:
-    description: Use C(group/homelab.pi_cluster.k8s) in C(module_defaults) to set the auth options once.
-    support: full
-    membership:
-      - homelab.pi_cluster.k8s
 seealso:
   - module: homelab.pi_cluster.k3s_node_info
   - name: kubectl drain

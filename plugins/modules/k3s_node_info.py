@@ -26,6 +26,7 @@ options:
     type: str
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - homelab.pi_cluster.k8s
 attributes:
   check_mode:
     description: Reads only; runs the same in check mode.
@@ -33,11 +34,6 @@ attributes:
   diff_mode:
     description: Nothing to diff.
     support: none
-  action_group:
-    description: Use C(group/homelab.pi_cluster.k8s) in C(module_defaults) to set the auth options once.
-    support: full
-    membership:
-      - homelab.pi_cluster.k8s
 seealso:
   - module: homelab.pi_cluster.k3s_node
 """

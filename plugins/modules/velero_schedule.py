@@ -23,14 +23,15 @@ author:
   - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - homelab.pi_cluster.k8s
 requirements:
   - kubernetes >= 24.2.0
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: Reads the schedule, predicts the create, patch, pause or delete (and O(run_now)'s Backup) and writes nothing.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Shows the schedule's managed spec fields and C(paused) before and after.
     support: full
 notes:
   - Every Backup Velero creates from a schedule carries the label C(velero.io/schedule-name=<name>),

@@ -17,14 +17,15 @@ author:
   - homelab.pi_cluster maintainers (@homelab-pi-cluster)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - homelab.pi_cluster.k8s
 requirements:
   - kubernetes >= 24.2.0
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: Only reads; runs the same in check mode.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Nothing changes, so there is nothing to diff.
     support: none
 options:
   name:

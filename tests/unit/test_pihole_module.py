@@ -31,7 +31,7 @@ def test_apply_check_and_diff(pihole: PiholeServer, capsys: Any) -> None:
     applied = run_module(base(pihole, name="a.lab", ip="10.0.0.1"), capsys)
     assert applied["changed"] and applied["added"] == ["A a.lab 10.0.0.1"]
     assert pihole.ftl.hosts == ["10.0.0.1 a.lab"]
-    assert pihole.password not in json.dumps(applied)
+    assert pihole.password and pihole.password not in json.dumps(applied)
     assert not any(secret in json.dumps(applied) for secret in pihole.secrets)
 
 
