@@ -121,13 +121,13 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         encoding="utf-8",
     )
     proc = start(["server", "--config", str(conf)], tmp_path / "server.log")
-    info = {"token": token, "port": port, "dir": tmp_path, "proc": proc}
+    info = {"token": token, "port": port, "dir": tmp_path, "proc": proc, "config": conf}
     try:
         wait_for(lambda: "k3s is up and running" in (tmp_path / "server.log").read_text(), "the server")
         yield info
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        info["proc"].send_signal(signal.SIGTERM)  # a test may have restarted it
+        info["proc"].wait(timeout=20)
 
 
 def nodes(info: dict[str, Any]) -> dict[str, Any]:
@@ -225,3 +225,117 @@ def test_airgap_build_is_deterministic_and_checksummed(tmp_path: Path) -> None:
         [sys.executable, str(second["binary"]), "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("k3s version v1.31.5+k3s1 (")
+
+
+# ------------------------------------------------------------------ k3s token rotate (K3s's contract)
+
+
+def restart_server(info: dict[str, Any], log_name: str) -> subprocess.Popen[bytes]:
+    info["proc"].send_signal(signal.SIGTERM)
+    assert info["proc"].wait(timeout=20) == 0
+    proc = start(["server", "--config", str(info["config"])], info["dir"] / log_name)
+    info["proc"] = proc
+    return proc
+
+
+def join_attempt(info: dict[str, Any], token: str, name: str) -> str:
+    """An agent joining with ``token`` for a few seconds: its log (registered, or refused with 401)."""
+    url = f"https://127.0.0.1:{info['port']}"
+    log = info["dir"] / f"{name}.log"
+    proc = start(["agent", "--config", "/nonexistent", "--server", url, "--token", token, "--node-name", name], log)
+    try:
+        wait_for(lambda: "401 Unauthorized" in log.read_text() or name in nodes(info), f"{name} to join or be refused")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    return log.read_text()
+
+
+def test_token_rotate_then_restart_like_k3s(server: dict[str, Any]) -> None:
+    url = f"https://127.0.0.1:{server['port']}"
+    data = server["dir"] / "data"
+    kubeconfig = (server["dir"] / "k3s.yaml").read_text()
+    new = secrets.token_hex(32)
+
+    refused = k3s("token", "rotate", "--token", "wrong", "--new-token", new, "--server", url)
+    assert refused.returncode == 1
+    assert "Recommended to keep a record of the old token" in refused.stdout
+    assert f"{url}/v1-k3s/token: 401 Unauthorized" in refused.stderr
+    assert (data / "server" / "token").read_text().strip().endswith(f"::server:{server['token']}")
+
+    # the old token and the URL from the environment (K3S_TOKEN, K3S_URL); the new one from --new-token
+    # (K3s reads no environment variable for it)
+    env = {**os.environ, "K3S_TOKEN": server["token"], "K3S_URL": url}
+    rotated = k3s("token", "rotate", "--new-token", new, "--data-dir", str(data), env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.splitlines()[-1] == "Token rotated, restart k3s nodes with new token"
+    token_file = data / "server" / "token"
+    assert token_file.read_text().strip().endswith(f"::server:{new}")
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    again = k3s("token", "rotate", "-t", server["token"], "--new-token", "x" * 32, "-s", url)
+    assert "401 Unauthorized" in again.stderr, "only the new token may rotate again"
+
+    # until the servers restart, joins still use the old token
+    assert "Successfully registered node early" in join_attempt(server, server["token"], "early")
+    assert "401 Unauthorized" in join_attempt(server, new, "too-soon")
+
+    # restarting with the old token is refused; with the new one it starts, and the old token is refused
+    config = server["config"]
+    fatal = k3s("server", "--config", str(config), "--https-listen-port", str(free_port()))
+    assert fatal.returncode == 1
+    assert "bootstrap data already found and encrypted with different token" in fatal.stderr
+    (server["dir"] / "token").write_text(new, encoding="utf-8")
+    restart_server(server, "server-2.log")
+    wait_for(lambda: "k3s is up and running" in (server["dir"] / "server-2.log").read_text(), "the restart")
+    assert "401 Unauthorized" in join_attempt(server, server["token"], "late-old")
+    assert "late-old" not in nodes(server)
+    assert "Successfully registered node late-new" in join_attempt(server, new, "late-new")
+
+    # the admin kubeconfig does not depend on the join token: unchanged, and it still works
+    assert (server["dir"] / "k3s.yaml").read_text() == kubeconfig
+    assert new not in kubeconfig and server["token"] not in kubeconfig
+    assert stat.S_IMODE((data / "server" / "cred" / "admin-token").stat().st_mode) == 0o600
+
+
+def test_token_rotate_reads_the_server_token_file_and_checks_its_ca_hash(server: dict[str, Any]) -> None:
+    data = server["dir"] / "data"
+    url = f"https://127.0.0.1:{server['port']}"
+    new = secrets.token_hex(16)
+    rotated = k3s("token", "rotate", "--data-dir", str(data), "--new-token", new, "--server", url)
+    assert rotated.returncode == 0, rotated.stderr
+    assert (data / "server" / "token").read_text().strip().endswith(f"::server:{new}")
+    full = (data / "server" / "token").read_text().strip()
+    forged = "K10" + "0" * 64 + "::" + full.split("::", 1)[1]
+    mismatch = k3s("token", "rotate", "--token", forged, "--new-token", "y" * 32, "--server", url)
+    assert mismatch.returncode == 1 and "CA hash does not match" in mismatch.stderr
+    # without a new token K3s generates one and writes it to the token file
+    generated = k3s("token", "rotate", "--token", new, "--server", url, "--data-dir", str(data))
+    assert generated.returncode == 0, generated.stderr
+    assert not (data / "server" / "token").read_text().strip().endswith(f"::server:{new}")
+    assert "no such file" in k3s("token", "rotate", "--data-dir", str(server["dir"] / "none")).stderr
+
+
+def test_a_joining_server_gets_the_admin_credential_not_one_from_the_token(
+    server: dict[str, Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    joined = tmp_path / "joined"
+    args = ["server", "--config", "/nonexistent", "--server", f"https://127.0.0.1:{server['port']}"]
+    args += ["--token", server["token"], "--https-listen-port", str(port), "--bind-address", "127.0.0.1"]
+    args += ["--data-dir", str(joined / "data"), "--write-kubeconfig", str(joined / "k3s.yaml"), "--node-name", "srv2"]
+    proc = start(args, tmp_path / "joined.log")
+    try:
+        wait_for(lambda: "Joined the cluster" in (tmp_path / "joined.log").read_text(), "the join")
+        admin = (server["dir"] / "data" / "server" / "cred" / "admin-token").read_text().strip()
+        user = yaml.safe_load((joined / "k3s.yaml").read_text())["users"][0]["user"]
+        assert user == {"token": admin}
+        assert "srv2" in nodes({"dir": joined})  # through its own port, forwarded to the first server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    wrong = start([*args[:5], "--token", "wrong", *args[7:]], tmp_path / "wrong.log")
+    try:
+        wait_for(lambda: "401 Unauthorized" in (tmp_path / "wrong.log").read_text(), "the refusal")
+    finally:
+        wrong.send_signal(signal.SIGTERM)
+        wrong.wait(timeout=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -19,6 +20,8 @@ import threading
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from .config import (
     ConfigError,
     as_list,
     file_mode,
+    parse_flags,
     read_token,
     settings,
     token_ca_hash,
@@ -73,8 +77,28 @@ def sd_notify(message: str) -> None:
 
 
 def api_token(password: str) -> str:
-    """The API bearer credential a token holder gets (K3s hands out certificates for it instead)."""
+    """The API bearer credential of a join-token holder, for its node's registration (K3s hands out a
+    kubelet client certificate instead). It changes with the token: after ``token rotate`` and a server
+    restart the old one gets 401."""
     return "k3s-" + hashlib.sha256(b"k3s-standin-api:" + password.encode()).hexdigest()
+
+
+def admin_token(data_dir: Path) -> str:
+    """The admin kubeconfig's credential: random, kept in ``<data-dir>/server/cred/admin-token`` (0600).
+
+    Independent of the join token, as K3s's admin client certificate is: rotating the token does not
+    change the kubeconfig."""
+    path = data_dir / "server" / "cred" / "admin-token"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = "k3s-admin-" + secrets.token_hex(24)
+    write_private(path, token + "\n")
+    return token
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:
@@ -93,9 +117,9 @@ def write_private(path: Path, text: str, mode: int = 0o600) -> None:
 class Api:
     """Just enough of a Kubernetes client: JSON requests with a bearer token."""
 
-    def __init__(self, url: str, token: str, ca_pem: str | None = None) -> None:
+    def __init__(self, url: str, token: str, ca_pem: str | None = None, authorization: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.token = token
+        self.authorization = authorization or f"Bearer {token}"
         if ca_pem:
             self.context = ssl.create_default_context(cadata=ca_pem)
         else:  # agents do not check the server certificate (K3s checks it against the token's CA hash)
@@ -108,7 +132,7 @@ class Api:
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - https URLs only
-        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Authorization", self.authorization)
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", content_type)
@@ -389,12 +413,14 @@ def run_server(opts: dict[str, Any], version: str) -> int:
         *node_ips(opts),
         *[s for v in as_list(opts.get("tls-san")) for s in str(v).split(",") if s],
     ]
+    admin = admin_token(data_dir)
     api_server = KubeAPIServer(
         host=str(opts.get("bind-address") or ALL_INTERFACES),
         port=port,
         tls=True,
         crd_files=crd_files(),
-        token=api_token(password),
+        token=admin,
+        extra_tokens=[api_token(password)],  # node registrations: the join token this process started with
         tls_sans=sans,
         cert_dir=data_dir / "server" / "tls",
         version=version,
@@ -410,8 +436,9 @@ def run_server(opts: dict[str, Any], version: str) -> int:
     assert api_server.ca_path is not None
     ca_pem = api_server.ca_path.read_text(encoding="utf-8")
     write_server_token(data_dir, ca_pem, password)
-    write_kubeconfig(opts, port, ca_pem, api_token(password))
-    api = Api(f"https://127.0.0.1:{port}", api_token(password), ca_pem)
+    write_kubeconfig(opts, port, ca_pem, admin)
+    serve_supervisor(api_server, Supervisor(data_dir, ca_pem, password, admin))
+    api = Api(f"https://127.0.0.1:{port}", admin, ca_pem)
     publish_ca(api, ca_pem)
     if opts.get("secrets-encryption"):
         log("info", "Secrets encryption enabled (stand-in: noted, the lab API keeps secrets in its state file)")
@@ -440,6 +467,95 @@ def publish_ca(api: Api, ca_pem: str) -> None:
         api.request("PUT", "/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt", body)
 
 
+# ----------------------------------------------------------------------------- supervisor API (K3s's /v1-k3s)
+
+
+class Supervisor:
+    """The part of K3s's supervisor API the stand-in needs, served on the API port as K3s does.
+
+    - ``GET /cacerts`` (no auth): the cluster CA, which a joining node checks the token's CA hash against;
+    - ``GET /v1-k3s/server-bootstrap`` (basic auth ``server:<token>``): what a joining server needs (here:
+      the CA and the admin credential; K3s sends the bootstrap data);
+    - ``PUT /v1-k3s/token`` (basic auth ``server:<token>``, body ``{"newToken": ...}``): ``k3s token rotate``.
+      The server token file is rewritten at once and only the new token can rotate again. Joins and node
+      registrations keep using the credentials this process started with until it restarts (K3s loads
+      them at start): the old token stops working once the servers restart with the new one.
+    """
+
+    def __init__(self, data_dir: Path, ca_pem: str, password: str, admin: str) -> None:
+        self.data_dir = data_dir
+        self.ca_pem = ca_pem
+        self.join_password = password
+        self.server_password = password
+        self.admin = admin
+        self.lock = threading.Lock()
+
+    def serve(self, request: BaseHTTPRequestHandler, path: str) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        if path == "/cacerts" and request.command == "GET":
+            _reply(request, 200, self.ca_pem, "text/plain")
+        elif path == "/v1-k3s/server-bootstrap" and request.command == "GET":
+            if not _basic_auth_ok(request, "server", self.join_password):
+                _reply(request, 401, "Unauthorized")
+            else:
+                bootstrap = {"serverCA": self.ca_pem, "adminToken": self.admin}
+                _reply(request, 200, json.dumps(bootstrap), "application/json")
+        elif path == "/v1-k3s/token":
+            self._token(request, raw)
+        else:
+            _reply(request, 404, "404 page not found")
+
+    def _token(self, request: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if request.command != "PUT":
+            _reply(request, 400, "Bad Request")
+            return
+        with self.lock:
+            if not _basic_auth_ok(request, "server", self.server_password):
+                _reply(request, 401, "Unauthorized")
+                return
+            try:
+                new = str(json.loads(raw or b"{}").get("newToken") or "")
+            except (ValueError, AttributeError) as exc:
+                _reply(request, 400, str(exc))
+                return
+            self.server_password = new or secrets.token_hex(16)  # K3s generates one when none is given
+            write_server_token(self.data_dir, self.ca_pem, self.server_password)
+        log("info", "Server token rotated; servers and agents must restart with the new token")
+        _reply(request, 200, "")
+
+
+def _basic_auth_ok(request: BaseHTTPRequestHandler, user: str, password: str) -> bool:
+    given = (request.headers.get("Authorization") or "").encode()
+    return hmac.compare_digest(given, basic_auth(user, password).encode())
+
+
+def _reply(request: BaseHTTPRequestHandler, code: int, text: str, content_type: str = "text/plain") -> None:
+    data = text.encode()
+    request.send_response(code)
+    request.send_header("Content-Type", f"{content_type}; charset=utf-8")
+    request.send_header("Content-Length", str(len(data)))
+    request.end_headers()
+    request.wfile.write(data)
+
+
+def serve_supervisor(api_server: Any, supervisor: Supervisor) -> None:
+    """Answer the supervisor paths on the API server's port (K3s serves both on 6443), the rest as before."""
+    from lab.kubeapi.server import _Handler  # noqa: PLC0415 - the API server's request handler, extended here
+
+    class Handler(_Handler):
+        def _dispatch(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/cacerts" or path.startswith("/v1-k3s/"):
+                supervisor.serve(self, path)
+            else:
+                super()._dispatch()
+
+    # the listener creates one handler per request from this class, so later requests get the extended one
+    # (a private attribute: the test API server has no public hook for extra routes)
+    api_server._httpd.RequestHandlerClass = Handler
+
+
 def join_server(
     opts: dict[str, Any],
     version: str,
@@ -456,25 +572,20 @@ def join_server(
     stop = wait_for_signal()
     upstream = str(opts["server"]).rstrip("/")
     api = Api(upstream, api_token(password))
-    ca_pem = ""
-    while not stop.is_set() and not ca_pem:
-        try:
-            code, body = api.request("GET", "/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt")
-            if code == 200:
-                ca_pem = body["data"]["ca.crt"]
-            else:
-                log("error", f"Failed to validate connection to cluster at {upstream}: {code} {_reason(body)}")
-        except (OSError, urllib.error.URLError) as err:
-            log("info", f"Waiting for the server at {upstream}: {err}")
-        if not ca_pem:
-            stop.wait(RETRY_SECONDS)
-    if stop.is_set():
+    # as K3s: the CA first (no credentials sent), checked against the token's CA hash, then the bootstrap data
+    ca_pem = fetch_until_done(Api(upstream, ""), "/cacerts", stop)
+    if ca_pem is None:
         return 0
     expected = token_ca_hash(token)
-    if expected and expected != hashlib.sha256(ca_pem.encode()).hexdigest():
+    if expected and expected != hashlib.sha256(str(ca_pem).encode()).hexdigest():
         raise Fatal("token CA hash does not match the Cluster CA certificate hash")
-    write_server_token(data_dir, ca_pem, password)
-    write_kubeconfig(opts, port, ca_pem, api_token(password))
+    bootstrap = fetch_until_done(
+        Api(upstream, "", authorization=basic_auth("server", password)), "/v1-k3s/server-bootstrap", stop
+    )
+    if not isinstance(bootstrap, dict):
+        return 0
+    write_server_token(data_dir, str(ca_pem), password)
+    write_kubeconfig(opts, port, str(ca_pem), str(bootstrap["adminToken"]))
     host, _, upstream_port = upstream.split("://", 1)[1].partition(":")
     forwarder = Forwarder((str(opts.get("bind-address") or ALL_INTERFACES), port), (host, int(upstream_port or 6443)))
     threading.Thread(target=forwarder.serve_forever, daemon=True).start()
@@ -486,6 +597,20 @@ def join_server(
     mark_not_ready(api, name)
     forwarder.shutdown()
     return 0
+
+
+def fetch_until_done(api: Api, path: str, stop: threading.Event) -> Any:
+    """GET ``path`` on the server, retrying like K3s while it is unreachable or refuses the token."""
+    while not stop.is_set():
+        try:
+            code, body = api.request("GET", path)
+            if code == 200:
+                return body
+            log("error", f"Failed to validate connection to cluster at {api.url}: {code} {_reason(body)}")
+        except (OSError, urllib.error.URLError) as err:
+            log("info", f"Waiting for the server at {api.url}: {err}")
+        stop.wait(RETRY_SECONDS)
+    return None
 
 
 class Forwarder(socketserver.ThreadingTCPServer):
@@ -535,6 +660,52 @@ def run_agent(opts: dict[str, Any], version: str) -> int:
     return 0
 
 
+TOKEN_FLAG_ALIASES = {"t": "token", "s": "server", "d": "data-dir"}
+TOKEN_FLAG_ENV = {"token": "K3S_TOKEN", "server": "K3S_URL", "data-dir": "K3S_DATA_DIR"}  # --new-token has none
+ROTATE_WARNING = (
+    "\033[33mWARNING\033[0m: Recommended to keep a record of the old token. If restoring from a snapshot, "
+    "you must use the token associated with that snapshot."
+)
+
+
+def token_command(argv: list[str]) -> int:
+    """``k3s token rotate [--token T] [--new-token N] [--server URL] [--data-dir D]``, as K3s's CLI.
+
+    No config file (K3s reads config.yaml only for server, agent and etcd-snapshot). Without ``--token``
+    the server token file is read. The request goes to the supervisor (basic auth ``server:<token>``); a
+    wrong token gets ``401 Unauthorized`` and exit code 1. K3s also hides its arguments from ``ps``; the
+    stand-in cannot."""
+    if argv[:1] != ["rotate"]:
+        print("k3s (lab stand-in): only 'k3s token rotate' is supported", file=sys.stderr)
+        return 1
+    opts: dict[str, Any] = {key: os.environ[env] for key, env in TOKEN_FLAG_ENV.items() if os.environ.get(env)}
+    opts.update({TOKEN_FLAG_ALIASES.get(key, key): value for key, value in parse_flags(argv[1:]).items()})
+    print(ROTATE_WARNING, flush=True)
+    token = str(opts.get("token") or "")
+    if not token:
+        path = Path(str(opts.get("data-dir") or DEFAULT_DATA_DIR)) / "server" / "token"
+        try:
+            token = path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise Fatal(f"open {path}: {(exc.strerror or str(exc)).lower()}") from exc
+    server = str(opts.get("server") or "https://127.0.0.1:6443").rstrip("/")
+    url = f"{server}/v1-k3s/token"
+    try:
+        ca_hash = token_ca_hash(token)
+        if ca_hash:
+            code, ca_pem = Api(server, "").request("GET", "/cacerts")
+            if code != 200 or hashlib.sha256(str(ca_pem).encode()).hexdigest() != ca_hash:
+                raise Fatal("token CA hash does not match the Cluster CA certificate hash")
+        api = Api(server, "", authorization=basic_auth("server", token_password(token)))
+        code, _ = api.request("PUT", "/v1-k3s/token", {"newToken": str(opts.get("new-token") or "")})
+    except (OSError, urllib.error.URLError) as err:
+        raise Fatal(f"{url}: {err}") from err
+    if code != 200:
+        raise Fatal(f"{url}: {code} {HTTPStatus(code).phrase}")
+    print("Token rotated, restart k3s nodes with new token", flush=True)
+    return 0
+
+
 def kubectl(argv: list[str]) -> int:
     """``k3s kubectl [--kubeconfig P] get --raw PATH``: the one kubectl call the roles make."""
     kubeconfig = Path(os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG)
@@ -573,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "kubectl":
             return kubectl(rest)
+        if command == "token":
+            return token_command(rest)
         if command in ("server", "agent"):
             opts = settings(rest)
             return run_server(opts, info["version"]) if command == "server" else run_agent(opts, info["version"])

@@ -266,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
             delay = api.faults.current_delay
             if delay:
                 time.sleep(delay)
-            if not self._authorized(api.token):
+            if not self._authorized((api.token, *api.extra_tokens)):
                 raise errors.unauthorized()
             discovery = is_discovery(path)
             if api.faults.take_drop(self.command, discovery):
@@ -288,10 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
             failure = errors.internal(f"{type(exc).__name__}: {exc}")
             self.send_json(500, failure.status(), record)
 
-    def _authorized(self, token: str) -> bool:
+    def _authorized(self, tokens: Iterable[str]) -> bool:
         header = self.headers.get("Authorization") or ""
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        presented = given.strip().encode()
+        # every token compared (no early exit), each in constant time
+        matches = [hmac.compare_digest(presented, token.encode()) for token in tokens]
+        return scheme.lower() == "bearer" and any(matches)
 
     def send_json(
         self,
@@ -851,6 +854,7 @@ class KubeAPIServer:
         crd_files: Iterable[str | Path] | None = None,
         *,
         token: str | None = None,
+        extra_tokens: Iterable[str] = (),
         tls_sans: Sequence[str] = (),
         cert_dir: str | Path | None = None,
         version: str = DEFAULT_VERSION,
@@ -860,6 +864,8 @@ class KubeAPIServer:
         self.port = port
         self.tls = tls
         self.token = token or secrets.token_urlsafe(32)
+        # further bearer tokens accepted besides ``token`` (the K3s stand-in: its nodes' join credential)
+        self.extra_tokens: set[str] = set(extra_tokens)
         self.version = version
         self.cluster = Cluster([Path(p) for p in crd_files] if crd_files is not None else None)
         self.faults = Faults(self)
