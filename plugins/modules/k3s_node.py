@@ -22,9 +22,6 @@ description:
   - Transient API errors (connection errors, HTTP 429 and 5xx) are retried with exponential backoff.
 author:
   - homelab.pi_cluster maintainers (@homelab-pi-cluster)
-requirements:
-  - kubernetes >= 24.2.0 (Python library)
-  - the kubernetes.core collection
 options:
   name:
     description: Name of the Node (as in C(kubectl get nodes)).

@@ -14,9 +14,6 @@ description:
   - One GET (O(name)) or one LIST (O(label_selector)); never writes.
 author:
   - homelab.pi_cluster maintainers (@homelab-pi-cluster)
-requirements:
-  - kubernetes >= 24.2.0 (Python library)
-  - the kubernetes.core collection
 options:
   name:
     description: Only this node. Mutually exclusive with O(label_selector).

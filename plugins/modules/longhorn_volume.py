@@ -28,8 +28,6 @@ author:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - homelab.pi_cluster.k8s
-requirements:
-  - kubernetes >= 24.2.0 (Python library, through the kubernetes.core collection)
 attributes:
   check_mode:
     support: full

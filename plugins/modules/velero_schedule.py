@@ -24,11 +24,11 @@ author:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - homelab.pi_cluster.k8s
-requirements:
-  - kubernetes >= 24.2.0
 attributes:
   check_mode:
-    description: Reads the schedule, predicts the create, patch, pause or delete (and O(run_now)'s Backup) and writes nothing.
+    description: >-
+      Reads the schedule, predicts the create, patch, pause or delete (and the Backup of O(run_now))
+      and writes nothing.
     support: full
   diff_mode:
     description: Shows the schedule's managed spec fields and C(paused) before and after.

@@ -18,8 +18,6 @@ author:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - homelab.pi_cluster.k8s
-requirements:
-  - kubernetes >= 24.2.0
 attributes:
   check_mode:
     description: Only reads; runs the same in check mode.
