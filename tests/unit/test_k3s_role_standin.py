@@ -121,7 +121,7 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         encoding="utf-8",
     )
     proc = start(["server", "--config", str(conf)], tmp_path / "server.log")
-    info = {"token": token, "port": port, "dir": tmp_path, "proc": proc, "config": conf}
+    info: dict[str, Any] = {"token": token, "port": port, "dir": tmp_path, "proc": proc, "config": conf}
     try:
         wait_for(lambda: "k3s is up and running" in (tmp_path / "server.log").read_text(), "the server")
         yield info
