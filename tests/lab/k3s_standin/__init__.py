@@ -31,6 +31,9 @@ the API, as in K3s. The admin kubeconfig's credential is random and kept in
 ``<data-dir>/server/cred/admin-token`` (0600), so it does not change when the token is rotated (K3s uses an
 admin client certificate); a joining server gets it from the bootstrap data.
 
+The server also plays the controllers the storage and backup roles wait for (K3s's helm-controller,
+longhorn-manager, Velero) on the objects they write: see ``controllers.py``.
+
 Shortcuts, on purpose: no containers, no etcd, no kubelet. A node registers with an API bearer credential
 derived from the join token (K3s hands out a kubelet certificate through the supervisor instead); agents do
 not verify the server's certificate; ``token rotate`` does not hide its arguments from ``ps`` as K3s does.
