@@ -94,8 +94,13 @@ def drill(kube: KubeAPI, tmp_path: Path, **extra: Any) -> PlaybookRun:
 def test_drill_passes_and_cleans_up(kube_api: KubeAPI, velero: Controllers, tmp_path: Path) -> None:
     server = kube_api.require_server()
     password = seed_shop(server)
+    schedule = server.get(VELERO, "Schedule", "daily", "velero")
+    assert schedule is not None
     run = drill(kube_api, tmp_path, dr_drill_namespace="shop")
     assert run.rc == 0, run.output[-6000:]
+    after = server.get(VELERO, "Schedule", "daily", "velero")
+    assert after is not None
+    assert after["spec"] == schedule["spec"]  # the drill only ran it
     assert "2 object(s) of shop restored from backup daily-" in run.output
     assert_no_secrets(run.output, [password])
     assert server.get("v1", "Namespace", "shop-dr-drill") is None

@@ -64,6 +64,17 @@ def test_node_packages_installed(host: Any) -> None:
         assert host.package(package).is_installed, package
 
 
+def test_apt_never_ran_on_the_lab_image_that_has_the_packages() -> None:
+    """The hosts have no route to a mirror: the role must see the packages installed and skip apt."""
+    log = (EPHEMERAL / "ansible-vvv.log").read_text(encoding="utf-8", errors="replace")
+    header = "TASK [homelab.pi_cluster.storage : Install the missing iSCSI and NFS client packages]"
+    blocks = [part.split("TASK [", 1)[0] for part in log.split(header)[1:]]
+    assert len(blocks) == 2  # converge and idempotence
+    for block in blocks:
+        assert block.count("skipping: [") == len(testinfra_hosts)
+        assert "changed: [" not in block and "ok: [" not in block
+
+
 def test_iscsi_persisted_and_enabled_but_not_started_on_a_shared_kernel(host: Any) -> None:
     modules = host.file("/etc/modules-load.d/longhorn.conf")
     assert (modules.user, modules.mode) == ("root", 0o644)
