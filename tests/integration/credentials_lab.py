@@ -74,6 +74,8 @@ def rotate(
     """Run playbooks/rotate_credentials.yml -vvv with the vault password file."""
     extra_vars = {"credentials_vault_file": str(vault.path), "credentials_registry": registry, **extra}
     env = dict(env or {})
+    if inventory is None:  # "-i localhost," lists localhost, which then needs its connection named
+        env.setdefault("ANSIBLE_TRANSPORT", "local")
     if os.environ.get("CREDS_PROFILE"):  # developer aid: per-task timings into the given directory
         env["ANSIBLE_CALLBACKS_ENABLED"] = "record,ansible.posix.profile_tasks"
     run = run_playbook(
