@@ -119,7 +119,7 @@ def test_pcie_gen3_only_on_a_pi5():
 
 
 def sysctl_rows(*rows: str) -> dict[str, Any]:
-    return {"__rpi_base_sysctl_probe": {"stdout_lines": list(rows)}}
+    return probe(*(f"sysctl {row}" for row in rows))  # the preflight probe's sysctl rows
 
 
 def test_shared_kernel_applies_only_writable_net_keys_that_differ():
