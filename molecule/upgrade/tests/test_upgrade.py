@@ -185,7 +185,12 @@ def test_a_failed_agent_upgrade_leaves_it_uncordoned_and_the_next_agent_untouche
 
 def test_a_rerun_with_a_good_build_finishes_the_upgrade(token: str) -> None:
     run = playbook(
-        "upgrade.yml", "--limit", ",".join(AGENTS), k3s_version=NEXT, k3s_airgap_dir=str(EPHEMERAL / f"airgap-{NEXT}")
+        "upgrade.yml",
+        "--limit",
+        ",".join(AGENTS),
+        k3s_version=NEXT,
+        k3s_airgap_dir=str(EPHEMERAL / f"airgap-{NEXT}"),
+        upgrade_agent_batch=2,  # both agents in one batch
     )
     assert run.rc == 0, run.output[-4000:]
     assert_no_secrets(run.output, [token])
