@@ -47,7 +47,8 @@ def core(client: Any) -> Any:
 
 def get(custom: Any, group_version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
     group, version = group_version.split("/")
-    return custom.get_namespaced_custom_object(group, version, namespace, plural, name)  # type: ignore[no-any-return]
+    result: dict[str, Any] = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+    return result
 
 
 def names(custom: Any, group_version: str, plural: str, namespace: str) -> list[str]:
@@ -121,8 +122,9 @@ def test_storage_classes(client: Any) -> None:
     assert nfs.mount_options == ["nfsvers=4.1"]
     longhorn = storage.read_storage_class("longhorn")  # from the chart's values, by the controller stand-in
     assert longhorn.provisioner == "driver.longhorn.io"
-    assert longhorn.parameters["numberOfReplicas"] == "2"
-    assert longhorn.metadata.annotations["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert (longhorn.parameters or {}).get("numberOfReplicas") == "2"
+    annotations = (longhorn.metadata.annotations if longhorn.metadata else None) or {}
+    assert annotations.get("storageclass.kubernetes.io/is-default-class") == "true"
 
 
 def test_longhorn_volume_settled(custom: Any) -> None:
