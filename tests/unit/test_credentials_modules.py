@@ -229,7 +229,11 @@ def test_k3s_token_order_and_no_token_on_a_command_line() -> None:
     assert rotate["argv"][4:7] == ["{{ credentials_k3s_bin }}", "token", "rotate"]
     assert not any("_credentials_" in arg and "k3s" not in arg for arg in rotate["argv"])
     assert rotate["stdin"] == "{{ _credentials_old }}\n{{ _credentials_new }}"
-    assert "K3S_TOKEN" in rotate["argv"][2] and "K3S_NEW_TOKEN" in rotate["argv"][2]
+    # both values come from stdin: the old one as K3S_TOKEN, the new one only on k3s's own argv
+    # (K3s has no environment variable for --new-token)
+    script = rotate["argv"][2]
+    assert "read -r K3S_TOKEN" in script and "export K3S_TOKEN" in script
+    assert 'exec "$@" --new-token "$new_token"' in script
     servers = tasks[positions[3]]
     assert servers["loop"] == "{{ _credentials_k3s_servers }}" and "throttle" not in servers
     assert tasks[positions[1]]["loop"] == "{{ _credentials_k3s_servers + _credentials_k3s_agents }}"
