@@ -1,8 +1,9 @@
 """Benchmark: site.yml on the 8-host lab (the reference cluster) against the floor, a bare fact-gathering pass.
 
 The lab (tests/lab/hostlab, id ``bench`` unless HOSTLAB_ID says otherwise) is pi-master plus pi-worker-01..07,
-brought up fresh unless ``--reuse``. K3s is the stand-in, installed through the airgap path as ``make demo``
-does, and the areas the demo skips are skipped here too (``--skip-tags``). Runs, in this order:
+with the two lab Pi-holes, brought up fresh unless ``--reuse``. site.yml runs exactly as ``make demo`` runs it
+(every play; the arguments come from tests/lab/site-args: the stand-in K3s through the airgap path, the lab's
+secrets files); ``--skip-tags`` leaves areas out. Runs, in this order:
 
     floor, site.yml first run, floor, site.yml run 2 (no-op), floor, site.yml run 3 (no-op)
 
@@ -40,7 +41,6 @@ from _k8s_bench import ratio  # first: puts tests/ and the built collection on s
 REPO = Path(__file__).resolve().parents[1]
 HOSTLAB = REPO / "tests" / "lab" / "hostlab"
 HOSTS = ["pi-master"] + [f"pi-worker-{i:02d}" for i in range(1, 8)]
-SKIP_TAGS = "storage,backup,dns,addons"  # as tests/lab/demo: areas the lab cannot serve yet
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 FLOOR_PLAY = """\
 - name: Floor, a bare fact-gathering pass
@@ -168,12 +168,13 @@ def report(runs: list[Run], floor: float) -> None:
 def prepare(work: Path, run_dir: Path, skip_tags: str, profile: bool) -> tuple[dict[str, str], list[str], list[str]]:
     """The airgap directory, the ssh/sftp wrappers and the floor play in ``work``; the environment and the
     floor and site.yml command lines."""
-    subprocess.run(
-        [sys.executable, "-m", "lab.k3s_standin.build", str(work / "airgap")],
-        cwd=REPO / "tests",
+    lab_args = subprocess.run(
+        [str(REPO / "tests" / "lab" / "site-args"), str(work / "airgap"), str(work / "kubeconfig")],
+        env={**os.environ, "PYTHON": sys.executable},
         capture_output=True,
+        text=True,
         check=True,
-    )
+    ).stdout.splitlines()
     for tool in ("ssh", "sftp", "scp"):
         wrapper = work / tool
         real = shutil.which(tool) or f"/usr/bin/{tool}"
@@ -197,9 +198,7 @@ def prepare(work: Path, run_dir: Path, skip_tags: str, profile: bool) -> tuple[d
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     inventory = str(run_dir / "inventory.yml")
     floor_cmd = ["ansible-playbook", "-i", inventory, str(work / "floor.yml")]
-    site_cmd = ["ansible-playbook", "-i", inventory, "site.yml"]
-    site_cmd += ["-e", "k3s_install_source=airgap", "-e", f"k3s_airgap_dir={work / 'airgap'}"]
-    site_cmd += ["-e", f"k3s_kubeconfig_path={work / 'kubeconfig'}"]
+    site_cmd = ["ansible-playbook", "-i", inventory, "site.yml", *lab_args]
     if skip_tags:
         site_cmd += ["--skip-tags", skip_tags]
     return env, floor_cmd, site_cmd
@@ -211,7 +210,7 @@ def main() -> None:
     when_done = parser.add_mutually_exclusive_group()
     when_done.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     when_done.add_argument("--down", action="store_true", help="only take the bench lab down")
-    parser.add_argument("--skip-tags", default=SKIP_TAGS, help=f"for site.yml (default: {SKIP_TAGS})")
+    parser.add_argument("--skip-tags", default="", help="for site.yml (default: none, every play as make demo)")
     parser.add_argument("--profile", action="store_true", help="enable ansible.posix.profile_tasks")
     args = parser.parse_args()
 
@@ -228,12 +227,13 @@ def main() -> None:
     if not args.reuse:
         hostlab("down")
     start = time.perf_counter()
-    print(hostlab("up", "--hosts", ",".join(HOSTS), "--servers", "1").splitlines()[-1])
+    print(hostlab("up", "--hosts", ",".join(HOSTS), "--servers", "1", "--piholes", "2").splitlines()[-1])
     print(f"lab up in {time.perf_counter() - start:.1f}s")
     run_dir = Path(hostlab("path").splitlines()[-1])
     env, floor_cmd, site_cmd = prepare(work, run_dir, args.skip_tags, args.profile)
 
-    print(f"site.yml {'on the running lab' if args.reuse else 'on a fresh lab'}, skipping tags: {args.skip_tags}")
+    where = "on the running lab" if args.reuse else "on a fresh lab"
+    print(f"site.yml {where}, skipping tags: {args.skip_tags or '-'}")
     runs: list[Run] = []
     for number in (1, 2, 3):
         runs.append(play(f"floor {number}", floor_cmd, env, work, run_dir))
