@@ -145,6 +145,13 @@ def test_vault_has_the_new_token_and_keeps_the_old_one(tokens: tuple[str, str]) 
     assert "pending" not in state() and state()["rotated_at"]
 
 
+def test_the_k3s_role_stored_the_generated_first_token(tokens: tuple[str, str]) -> None:
+    # prepare leaves no vault file: the first server generated the token and the role kept it there
+    log = (EPHEMERAL / "ansible-vvv.log").read_text(encoding="utf-8", errors="replace")
+    results = log.split(" : Store the generated join token in the vault file]", 1)[1].split("TASK [", 1)[0]
+    assert "changed: [" in results
+
+
 # ------------------------------------------------------------------------------ on every node
 
 
