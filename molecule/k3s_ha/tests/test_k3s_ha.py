@@ -9,40 +9,14 @@ from typing import Any
 
 import kubernetes
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
 import yaml
+from lab.k3s_hosts import AGENTS, INVENTORY, RUNNER, SERVERS, name_of, service_times, unit_of
 from lab.playbook import assert_no_secrets, run_playbook
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-SERVERS = RUNNER.get_hosts("k3s_server")
-AGENTS = RUNNER.get_hosts("k3s_agent")
 testinfra_hosts = SERVERS + AGENTS
 TOKEN_FILE = "/etc/rancher/k3s/cluster-token"  # noqa: S105 - a path
-
-
-def name_of(host: Any) -> str:
-    return host.backend.get_hostname()
-
-
-def node_host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def unit_of(name: str) -> str:
-    return "k3s" if name in SERVERS else "k3s-agent"
-
-
-def service_times(name: str) -> dict[str, int]:
-    """Start (left inactive) and ready (became active) times on the shared kernel's monotonic clock."""
-    out = node_host(name).check_output(
-        f"systemctl show --property=MainPID --property=InactiveExitTimestampMonotonic "
-        f"--property=ActiveEnterTimestampMonotonic {unit_of(name)}"
-    )
-    return {key: int(value) for key, value in (line.split("=", 1) for line in out.splitlines())}
 
 
 def assert_one_at_a_time(times: dict[str, dict[str, int]]) -> None:

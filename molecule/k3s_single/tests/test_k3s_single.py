@@ -10,17 +10,12 @@ from typing import Any
 
 import kubernetes
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
 import yaml
+from lab.k3s_hosts import AGENTS, INVENTORY, RUNNER, SERVERS, name_of, node_host, unit_of
 from lab.playbook import assert_no_secrets, run_playbook
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-SERVERS = RUNNER.get_hosts("k3s_server")
-AGENTS = RUNNER.get_hosts("k3s_agent")
 testinfra_hosts = SERVERS + AGENTS
 
 VERSION = "v1.31.4+k3s1"
@@ -29,20 +24,9 @@ KUBECONFIG = EPHEMERAL / "kubeconfig"
 TOKEN_FILE = "/etc/rancher/k3s/cluster-token"  # noqa: S105 - a path
 
 
-def name_of(host: Any) -> str:
-    return host.backend.get_hostname()
-
-
-def unit_of(host: Any) -> str:
-    return "k3s" if name_of(host) in SERVERS else "k3s-agent"
-
-
-def node_host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
 def main_pid_and_start(name: str) -> str:
-    unit = "k3s" if name in SERVERS else "k3s-agent"
+    """As converge recorded it in /var/tmp/molecule-k3s-start.txt (same command, same format)."""
+    unit = unit_of(name)
     return node_host(name).check_output(f"systemctl show --property=MainPID --property=ActiveEnterTimestamp {unit}")
 
 
@@ -102,7 +86,7 @@ def test_token_file_is_private_and_the_same_everywhere(host: Any, token: str) ->
 
 
 def test_token_is_nowhere_else_on_the_node(host: Any, token: str) -> None:
-    unit = unit_of(host)
+    unit = unit_of(name_of(host))
     places = {
         "unit file": f"cat /etc/systemd/system/{unit}.service",
         "env file": f"cat /etc/systemd/system/{unit}.service.env",
@@ -119,9 +103,9 @@ def test_token_is_nowhere_else_on_the_node(host: Any, token: str) -> None:
 
 
 def test_service_runs_as_installed(host: Any) -> None:
-    service = host.service(unit_of(host))
+    service = host.service(unit_of(name_of(host)))
     assert service.is_running and service.is_enabled
-    unit = host.file(f"/etc/systemd/system/{unit_of(host)}.service").content_string
+    unit = host.file(f"/etc/systemd/system/{unit_of(name_of(host))}.service").content_string
     assert f"ExecStart=/usr/local/bin/k3s {'server' if name_of(host) in SERVERS else 'agent'}\n" in unit
     assert ("Type=notify" if name_of(host) in SERVERS else "Type=exec") in unit
 

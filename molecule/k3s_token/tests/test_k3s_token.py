@@ -17,36 +17,19 @@ from typing import Any
 
 import kubernetes
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
+from lab.k3s_hosts import AGENTS, INVENTORY, RUNNER, SERVERS, name_of, node_host, service_show
 from lab.playbook import REPO, PlaybookRun, assert_no_secrets, run_playbook
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-SERVERS = RUNNER.get_hosts("k3s_server")
-AGENTS = RUNNER.get_hosts("k3s_agent")
 testinfra_hosts = SERVERS + AGENTS
 
 VAULT = EPHEMERAL / "vault.yml"
 TOKEN_FILE = "/etc/rancher/k3s/cluster-token"  # noqa: S105 - a path
 SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"  # noqa: S105 - a path
 BEFORE = "/var/tmp/molecule-before-rotation.txt"  # noqa: S108 - on the lab hosts
-
-
-def name_of(host: Any) -> str:
-    return host.backend.get_hostname()
-
-
-def node_host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def unit_of(name: str) -> str:
-    return "k3s" if name in SERVERS else "k3s-agent"
 
 
 def read_vault() -> dict[str, Any]:
@@ -62,11 +45,14 @@ def state() -> dict[str, Any]:
 
 def service(name: str) -> dict[str, str]:
     """MainPID, when the last stop began and when the last start began/ended (shared kernel: one clock)."""
-    props = "MainPID,ActiveExitTimestampMonotonic,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic"
-    out = node_host(name).check_output(
-        f"systemctl show --property={props} --property=InactiveExitTimestamp {unit_of(name)}"
+    return service_show(
+        name,
+        "MainPID",
+        "ActiveExitTimestampMonotonic",
+        "InactiveExitTimestampMonotonic",
+        "ActiveEnterTimestampMonotonic",
+        "InactiveExitTimestamp",
     )
-    return dict(line.split("=", 1) for line in out.splitlines())
 
 
 def services() -> dict[str, dict[str, str]]:

@@ -14,18 +14,13 @@ from typing import Any
 
 import kubernetes
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
 import yaml
+from lab.k3s_hosts import AGENTS, INVENTORY, SERVERS, name_of, node_host, service_times, unit_of
 from lab.k3s_standin.build import ARCH_ASSETS
 from lab.playbook import PlaybookRun, assert_no_secrets, run_playbook
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 REPO = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-SERVERS = RUNNER.get_hosts("k3s_server")
-AGENTS = RUNNER.get_hosts("k3s_agent")
 testinfra_hosts = SERVERS + AGENTS
 
 OLD, NEW, NEXT = "v1.31.4+k3s1", "v1.31.5+k3s1", "v1.31.6+k3s1"
@@ -33,27 +28,6 @@ CONTEXT = "k3s-upgrade"
 KUBECONFIG = EPHEMERAL / "kubeconfig"
 BROKEN_AGENT = "pi-worker-01"
 OLD_PID_FILE = "/var/tmp/molecule-k3s-old-pid"  # noqa: S108 - on the lab host, written by prepare.yml
-
-
-def name_of(host: Any) -> str:
-    return host.backend.get_hostname()
-
-
-def node_host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def unit_of(name: str) -> str:
-    return "k3s" if name in SERVERS else "k3s-agent"
-
-
-def service_times(name: str) -> dict[str, int]:
-    """Main PID, start (left inactive) and ready (became active) on the shared kernel's monotonic clock."""
-    out = node_host(name).check_output(
-        f"systemctl show --property=MainPID --property=InactiveExitTimestampMonotonic "
-        f"--property=ActiveEnterTimestampMonotonic {unit_of(name)}"
-    )
-    return {key: int(value) for key, value in (line.split("=", 1) for line in out.splitlines())}
 
 
 def core() -> Any:
