@@ -495,17 +495,38 @@ class ResourceService:
         if known is not None:
             return known
         if key not in self._resources and api_version not in self._discovered:
-            self._discovered.add(api_version)
-            base = _group_version_path(api_version)
-            listing = self._request(f"discovering {api_version}", "get", base)
-            for entry in listing.get("resources") or []:
-                if "/" in entry.get("name", ""):
-                    continue  # subresources such as pods/eviction
-                found = ApiResource(base, entry["name"], bool(entry.get("namespaced")), entry.get("kind", ""))
-                self._resources[(api_version, found.kind)] = found
+            self._discover(api_version)
         if key not in self._resources:
             raise K8sNotFoundError(f"the API server does not serve kind {kind!r} in {api_version!r} ({CRD_HINT})")
         return self._resources[key]
+
+    def _discover(self, api_version: str) -> None:
+        self._discovered.add(api_version)
+        base = _group_version_path(api_version)
+        listing = self._request(f"discovering {api_version}", "get", base)
+        for entry in listing.get("resources") or []:
+            if "/" in entry.get("name", ""):
+                continue  # subresources such as pods/eviction
+            found = ApiResource(base, entry["name"], bool(entry.get("namespaced")), entry.get("kind", ""))
+            self._resources[(api_version, found.kind)] = found
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the server serves ``kind`` right now, from a fresh discovery GET of its group version.
+
+        Never answered from the cache nor from ``KNOWN_RESOURCES`` (for a known custom kind
+        a missing CRD looks like a missing object), so a caller can poll it to wait for a
+        CRD that a controller installs later. Refreshes the cache ``resource()`` uses.
+        """
+        self._discovered.discard(api_version)
+        for key in [key for key in self._resources if key[0] == api_version]:
+            del self._resources[key]
+        try:
+            self._discover(api_version)
+        except K8sNotFoundError as exc:
+            if exc.status == 404:
+                return False  # the whole group version is not served (yet)
+            raise
+        return (api_version, kind) in self._resources
 
     def _path(self, api_version: str, kind: str, name: Optional[str], namespace: Optional[str]) -> str:
         return self.resource(api_version, kind).path(name, namespace)
