@@ -296,12 +296,16 @@ class ObjectsApplier:
             identity = identity_of(obj)
             api_version, kind, name, namespace = identity
             try:
-                before = self.service.delete(api_version, kind, name, namespace)
+                before = self.service.get(api_version, kind, name, namespace)
+                if before is not None and not (before.get("metadata") or {}).get("deletionTimestamp"):
+                    before = self.service.delete(api_version, kind, name, namespace)
+                    action = "unchanged" if before is None else "deleted"
+                else:
+                    action = "unchanged"  # missing, or already being deleted (finalizers, a terminating Namespace)
             except K8sNotFoundError as exc:
                 if exc.status == 404 or self.service.serves(api_version, kind):
                     raise
-                before = None  # the kind is not served: no object of it can exist
-            action = "unchanged" if before is None else "deleted"
+                before, action = None, "unchanged"  # the kind is not served: no object of it can exist
             self.outcomes.append(Outcome(identity, action, managed_view(before, obj), {}))
         return self.outcomes
 

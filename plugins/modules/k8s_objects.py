@@ -9,7 +9,7 @@ module: k8s_objects
 short_description: Apply a list of Kubernetes objects, writing only those that differ
 version_added: 0.1.0
 description:
-  - Creates, updates or deletes a list of Kubernetes objects of any kind (Namespaces, K3s C(HelmChart)s,
+  - Creates, updates or deletes a list of Kubernetes objects of any kind (Namespaces, K3s C(HelmChart) objects,
     StorageClasses, Secrets, Longhorn and Velero custom resources, ...) in one task.
   - Each object is read with one GET; a missing object is created, an existing one is sent a JSON merge
     patch only when a field you give differs from the live object, with a C(metadata.resourceVersion)
@@ -43,7 +43,8 @@ attributes:
     support: full
 notes:
   - O(state=absent) deletes without waiting for the objects to disappear (a Namespace terminates in
-    the background) and does nothing for objects or kinds that do not exist.
+    the background). Objects that do not exist, are already being deleted, or whose kind is not served
+    are left alone (V(unchanged)).
   - A namespace given for a cluster-scoped kind is ignored, as the API server ignores it.
   - C(metadata.generateName) is not supported; every object needs a C(metadata.name).
 options:
@@ -51,7 +52,8 @@ options:
     description:
       - The objects, each a full Kubernetes object with C(apiVersion), C(kind), C(metadata.name) and,
         for namespaced kinds, C(metadata.namespace).
-      - Every definition is checked before any request is sent; an error names the item index and the
+      - >-
+        Every definition is checked before any request is sent; an error names the item index and the
         field (for example C(definitions[2]: metadata.name is required)). The same object may be given
         only once.
       - For O(state=absent) only the identity (C(apiVersion), C(kind), C(metadata)) is used.

@@ -337,6 +337,8 @@ def test_absent_deletes_existing_in_reverse_order(srv: KubeAPIServer) -> None:
     assert actions(out) == [("StorageClass", "unchanged"), ("Secret", "deleted"), ("Namespace", "deleted")]
     deletes = [r.path for r in srv.requests if r.method == "DELETE"]
     assert deletes == ["/api/v1/namespaces/apps/secrets/creds", "/api/v1/namespaces/apps"]
+    again = applier(srv).absent(defs)
+    assert [a for _k, a in actions(again)] == ["unchanged"] * 3, "gone or terminating: nothing more to do"
     srv.delete(*CRD, RJ_CRD)
     gone = applier(srv).absent(o.validate_definitions([recurring_job()]))
     assert actions(gone) == [("RecurringJob", "unchanged")], "a kind that is not served has no objects"
@@ -369,7 +371,10 @@ def test_module_masks_secret_values_everywhere(
     srv: KubeAPIServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(mod, "get_client", lambda module: RawDyn(srv))
-    args = {"definitions": [namespace("apps"), secret(password=PASSWORD, token=TOKEN)], "_ansible_diff": True}
+    args: dict[str, Any] = {
+        "definitions": [namespace("apps"), secret(password=PASSWORD, token=TOKEN)],
+        "_ansible_diff": True,
+    }
     first = run_module(args, capsys)
     assert first["changed"] and [e["action"] for e in first["objects"]] == ["created", "created"]
     assert first["objects"][1] == {
