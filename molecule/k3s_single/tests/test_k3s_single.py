@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -179,10 +180,16 @@ def test_wrong_token_is_refused_like_k3s(core: Any) -> None:
 
 
 def test_a_tampered_airgap_binary_is_refused_before_anything_is_copied(tmp_path: Path) -> None:
+    """The checksum file names a binary the nodes do not have yet (as for a new release), and the directory's
+    binary is not that one: refused before any node gets it."""
     airgap = tmp_path / "airgap"
     shutil.copytree(EPHEMERAL / "airgap", airgap)
     with (airgap / "k3s").open("ab") as binary:
         binary.write(b"\n# tampered\n")
+    sums = airgap / "sha256sum-amd64.txt"
+    release = hashlib.sha256(b"the release's k3s binary").hexdigest()
+    sums.write_text(re.sub(r"^[0-9a-f]{64}(\s+k3s)$", release + r"\1", sums.read_text(), flags=re.M), encoding="utf-8")
+    assert release in sums.read_text()
     before = {name: node_host(name).file("/usr/local/bin/k3s").sha256sum for name in SERVERS + AGENTS}
     run = run_playbook(
         SCENARIO / "converge.yml",
