@@ -243,10 +243,20 @@ class Outcome:
     action: str
     before: Dict[str, Any]
     after: Dict[str, Any]
+    status: Optional[Dict[str, Any]] = None  # the live object's, so a caller can skip a separate read
 
     def entry(self) -> Dict[str, Any]:
         api_version, kind, name, namespace = self.identity
-        return {"api_version": api_version, "kind": kind, "name": name, "namespace": namespace, "action": self.action}
+        entry: Dict[str, Any] = {
+            "api_version": api_version,
+            "kind": kind,
+            "name": name,
+            "namespace": namespace,
+            "action": self.action,
+        }
+        if self.status is not None:
+            entry["status"] = self.status
+        return entry
 
     def diff(self) -> Dict[str, Any]:
         before, after = self.before, self.after
@@ -331,7 +341,14 @@ class ObjectsApplier:
             if result.created and self.service.check_mode and not self._is_served(api_version, kind):
                 return self._predict_unserved(identity, obj)
             action = "created" if result.created else "patched" if result.changed else "unchanged"
-            return Outcome(identity, action, managed_view(result.before, wanted), managed_view(result.raw, wanted))
+            status = (result.raw or {}).get("status") if not is_secret(wanted) else None
+            return Outcome(
+                identity,
+                action,
+                managed_view(result.before, wanted),
+                managed_view(result.raw, wanted),
+                status if isinstance(status, dict) else None,
+            )
 
     def _scoped(self, index: int, obj: Dict[str, Any]) -> Dict[str, Any]:
         """``obj`` checked against discovery for kinds not in KNOWN_RESOURCES (namespaced or not)."""

@@ -166,6 +166,14 @@ objects:
       type: str
       choices: [created, patched, deleted, unchanged]
       sample: patched
+    status:
+      description:
+        - The object's C(status) as the server returned it on the read or the write, for example a
+          BackupStorageLocation's C(phase), so a play can check it without another request.
+        - Only for objects that have one; never for Secrets or for creates predicted in check mode.
+      type: dict
+      returned: when the object has a status
+      sample: {phase: Available}
   sample:
     - {api_version: v1, kind: Namespace, name: longhorn-system, namespace: null, action: unchanged}
     - {api_version: longhorn.io/v1beta2, kind: RecurringJob, name: daily-snapshot, namespace: longhorn-system,

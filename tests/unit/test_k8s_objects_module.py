@@ -391,3 +391,15 @@ def test_module_masks_secret_values_everywhere(
     text = json.dumps([first, second])
     for value in (PASSWORD, TOKEN, TOKEN + "-2", base64.b64encode(PASSWORD.encode()).decode()):
         assert value not in text
+
+
+def test_outcome_carries_the_live_status_but_never_for_a_secret(srv: KubeAPIServer) -> None:
+    defs = o.validate_definitions([namespace("longhorn-system"), recurring_job(), namespace("apps"), secret()])
+    applier(srv).present(defs)
+    srv.update_status("longhorn.io/v1beta2", "RecurringJob", "daily", "longhorn-system", {"executionCount": 3})
+    entries = [out.entry() for out in applier(srv).present(defs)]
+    job = next(e for e in entries if e["kind"] == "RecurringJob")
+    assert job["action"] == "unchanged" and job["status"] == {"executionCount": 3}
+    assert all("status" not in e for e in entries if e["kind"] == "Secret")
+    predicted = applier(srv, check_mode=True).present(o.validate_definitions([namespace("new")]))
+    assert predicted[0].action == "created" and "status" not in predicted[0].entry(), "a predicted create has none"
