@@ -65,15 +65,35 @@ def test_node_packages_installed(host: Any) -> None:
         assert host.package(package).is_installed, package
 
 
+def task_blocks(task: str) -> list[str]:
+    """The -vvv log's output of ``homelab.pi_cluster.storage : <task>``, once per run that reached it."""
+    log = (EPHEMERAL / "ansible-vvv.log").read_text(encoding="utf-8", errors="replace")
+    header = f"TASK [homelab.pi_cluster.storage : {task}]"
+    return [part.split("TASK [", 1)[0] for part in log.split(header)[1:]]
+
+
 def test_apt_never_ran_on_the_lab_image_that_has_the_packages() -> None:
     """The hosts have no route to a mirror: the role must see the packages installed and skip apt."""
-    log = (EPHEMERAL / "ansible-vvv.log").read_text(encoding="utf-8", errors="replace")
-    header = "TASK [homelab.pi_cluster.storage : Install the missing iSCSI and NFS client packages]"
-    blocks = [part.split("TASK [", 1)[0] for part in log.split(header)[1:]]
-    assert len(blocks) == 2  # converge and idempotence
-    for block in blocks:
-        assert block.count("skipping: [") == len(testinfra_hosts)
-        assert "changed: [" not in block and "ok: [" not in block
+    blocks = task_blocks("Install the missing iSCSI and NFS client packages")
+    assert len(blocks) == 1  # converge; idempotence does not include the node changes at all
+    assert blocks[0].count("skipping: [") == len(testinfra_hosts)
+    assert "changed: [" not in blocks[0] and "ok: [" not in blocks[0]
+
+
+def test_idempotence_reads_each_node_once_and_skips_the_node_changes() -> None:
+    """Converge: the probe, then the node changes included on every host; idempotence: the probe, and the
+    include skipped on every host (one remote task per host for the node prerequisites)."""
+    probes = task_blocks("Read the packages, the modules-load file, iscsid and the multipath configuration")
+    includes = task_blocks("Bring the node prerequisites in line (only where the probe found something to change)")
+    assert len(probes) == len(includes) == 2  # converge and idempotence
+    for probe in probes:
+        assert probe.count("ok: [") == len(testinfra_hosts) and "changed: [" not in probe
+    converge, idempotence = includes
+    # "included: <file> for <host>, <host>" (the log's lines carry a timestamp prefix)
+    included = " ".join(line.split("included: ", 1)[1] for line in converge.splitlines() if "included: " in line)
+    included = included.replace(",", " ")
+    assert set(testinfra_hosts) <= set(included.split())
+    assert idempotence.count("skipping: [") == len(testinfra_hosts) and "included: " not in idempotence
 
 
 def test_iscsi_persisted_and_enabled_but_not_started_on_a_shared_kernel(host: Any) -> None:
