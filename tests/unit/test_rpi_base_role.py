@@ -11,7 +11,8 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "rpi_base"
+REPO = Path(__file__).resolve().parents[2]
+ROLE = REPO / "roles" / "rpi_base"
 
 
 def load(rel: str) -> Any:
