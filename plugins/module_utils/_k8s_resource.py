@@ -446,7 +446,8 @@ class ResourceService:
         self._resources: Dict[Tuple[str, str], ApiResource] = {}
         self._discovered: Set[str] = set()
         self.retries = 0  # transient failures retried so far (reported by modules / tests)
-        self._errors = client_error_types()
+        # the stdlib client (_k8s_http) names its own; client_error_types() imports kubernetes
+        self._errors = getattr(self._dyn, "error_types", None) or client_error_types()
 
     # -- plumbing ----------------------------------------------------------------
 
