@@ -264,7 +264,8 @@ def _file_or_data(entry: Dict[str, Any], file_key: str, base: str) -> Tuple[Opti
         data = entry[f"{file_key}-data"]
         if not data:
             return None, None
-        return None, base64.standard_b64decode(data.encode() if isinstance(data, str) else data)
+        # strict: data the fast path cannot decode is left to kubernetes.core (and its error)
+        return None, base64.b64decode(data.encode() if isinstance(data, str) else data, validate=True)
     if file_key in entry:
         path = os.path.normpath(os.path.join(base, entry[file_key]))
         if not os.path.isfile(path):
@@ -533,8 +534,22 @@ def _query_value(value: Any) -> str:
 
 
 def _dropped(sock: socket.socket, wait: Callable[..., Any] = select.select) -> bool:
-    """True when the server closed an idle keep-alive connection (readable before any request = EOF)."""
+    """True when the server closed an idle keep-alive connection.
+
+    Readable before a request means EOF, or TLS records such as TLS 1.3 session tickets: a
+    non-blocking read consumes those (``SSLWantReadError``: nothing for the application, still open).
+    """
     try:
-        return bool(wait([sock], [], [], 0)[0])
+        if not wait([sock], [], [], 0)[0]:
+            return False
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            sock.recv(1)  # b"": closed; any byte: out of step (both: open a new connection)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        finally:
+            sock.settimeout(timeout)
     except (OSError, ValueError):
-        return True
+        pass
+    return True
