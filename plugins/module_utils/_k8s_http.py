@@ -32,7 +32,6 @@ No credential (token, password, key) is ever part of a message or a ``repr``.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import http.client
 import json
@@ -42,10 +41,13 @@ import socket
 import ssl
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type
 from urllib.parse import quote, urlencode, urlsplit
 
-import yaml
+try:
+    import yaml  # PyYAML comes with ansible-core on the controller
+except ImportError:  # a target without it: kubeconfig files are left to kubernetes.core
+    yaml = None  # type: ignore[assignment]
 
 # kubernetes.core's AUTH_ARG_MAP: the kubernetes client's name -> the module option's name.
 # An option falls back to K8S_AUTH_<OPTION> or K8S_AUTH_<CLIENT NAME> (e.g. K8S_AUTH_VERIFY_SSL).
@@ -251,6 +253,8 @@ def _load_kubeconfig(kubeconfig: Any, environ: Mapping[str, str]) -> Tuple[Dict[
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise Fallback("kubeconfig file not found")
+    if yaml is None:
+        raise Fallback("PyYAML is not installed")
     with open(path, encoding="utf-8") as stream:
         loaded = yaml.safe_load(stream)
     if not isinstance(loaded, dict):
@@ -386,6 +390,12 @@ def _load_default_cas(context: ssl.SSLContext) -> None:
         context.load_verify_locations(cafile=certifi.where())
 
 
+# what loading a configuration the fast path does not understand may raise (binascii.Error is a ValueError)
+LOAD_ERRORS: Tuple[Type[BaseException], ...] = (Fallback, OSError, ValueError, TypeError, KeyError, AttributeError)
+if yaml is not None:
+    LOAD_ERRORS += (yaml.YAMLError,)
+
+
 def prepare_client(params: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[HttpClient]:
     """An ``HttpClient`` for the module's auth options, or ``None``: use kubernetes.core's client.
 
@@ -396,7 +406,7 @@ def prepare_client(params: Mapping[str, Any], environ: Optional[Mapping[str, str
     try:
         config = resolve_config(params, environ)
         context = ssl_context(config) if config.host.startswith("https") else None
-    except (Fallback, OSError, ValueError, TypeError, KeyError, AttributeError, binascii.Error, yaml.YAMLError):
+    except LOAD_ERRORS:
         return None
     return HttpClient(config, context)
 

@@ -568,3 +568,12 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("kubernetes", "urllib
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_without_pyyaml_only_inline_kubeconfigs_take_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(h, "yaml", None)
+    params = dict.fromkeys(c.AUTH_ARG_SPEC)
+    assert h.prepare_client(params | {"kubeconfig": str(write(tmp_path / "kc", kubeconfig()))}) is None
+    assert h.prepare_client(params | {"kubeconfig": kubeconfig()}) is not None
