@@ -469,8 +469,11 @@ class HttpClient:
 
     def connect(self) -> None:
         """Open the connection (TCP and TLS handshake) now, unless an open one is still usable."""
+        self._connection()
+
+    def _connection(self) -> _Connection:
         if self._conn is not None and self._conn.sock is not None and not _dropped(self._conn.sock):
-            return
+            return self._conn
         self.close()
         config = self.configuration
         conn = _Connection(
@@ -485,6 +488,7 @@ class HttpClient:
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail(exc) from exc
         self._conn = conn
+        return conn
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -509,9 +513,7 @@ class HttpClient:
         if self.configuration.authorization:
             headers["Authorization"] = self.configuration.authorization
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        self.connect()
-        conn = self._conn
-        assert conn is not None  # connect() set it or raised
+        conn = self._connection()
         try:
             conn.request(method.upper(), url, body=payload, headers=headers)
             answer = conn.getresponse()
