@@ -24,16 +24,20 @@ import contextlib
 import copy
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Type
 
-try:
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-except ImportError:
 
-    class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
-        pass
+def transport_error_types() -> Tuple[Type[BaseException], ...]:
+    """Connection-level errors: ``ConnectionError``, and urllib3's ``HTTPError`` once urllib3 is loaded.
+
+    urllib3 is not imported here (~40 ms): the standard library client (``_k8s_http``) never loads
+    it, and an exception of a module that was never imported cannot have been raised.
+    """
+    error = getattr(sys.modules.get("urllib3.exceptions"), "HTTPError", None)
+    return (ConnectionError, error) if isinstance(error, type) else (ConnectionError,)
 
 
 def client_error_types() -> Tuple[Type[BaseException], ...]:
@@ -46,8 +50,8 @@ def client_error_types() -> Tuple[Type[BaseException], ...]:
     try:
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 (slow import, see above)
     except ImportError:
-        return (Urllib3HTTPError, ConnectionError)
-    return (ApiException, Urllib3HTTPError, ConnectionError)
+        return transport_error_types()
+    return (ApiException, *transport_error_types())
 
 
 # --------------------------------------------------------------------------- errors
@@ -247,9 +251,7 @@ def apply_json_patch(target: Dict[str, Any], operations: List[Dict[str, Any]]) -
 
 def is_retryable(exc: BaseException) -> bool:
     """Transient failures worth another try: 429, 500, 502, 503, 504 and connection errors."""
-    if isinstance(exc, Urllib3HTTPError):
-        return True
-    if isinstance(exc, ConnectionError):
+    if isinstance(exc, transport_error_types()):
         return True
     status = getattr(exc, "status", None)
     return isinstance(status, int) and status in RETRYABLE_STATUSES
@@ -319,7 +321,7 @@ def translate_api_error(exc: BaseException, what: str) -> K8sError:
     reason = body.get("reason") or getattr(exc, "reason", None)
     message = body.get("message") or str(getattr(exc, "reason", "") or exc)
     causes = (body.get("details") or {}).get("causes") or []
-    if isinstance(exc, (Urllib3HTTPError, ConnectionError)):
+    if isinstance(exc, transport_error_types()):
         where, why = transport_error_parts(exc)
         return K8sUnavailableError(f"{what}: Kubernetes API{where} unreachable: {why}")
     if not isinstance(status, int) or not status:
@@ -446,7 +448,8 @@ class ResourceService:
         self._resources: Dict[Tuple[str, str], ApiResource] = {}
         self._discovered: Set[str] = set()
         self.retries = 0  # transient failures retried so far (reported by modules / tests)
-        self._errors = client_error_types()
+        # the stdlib client (_k8s_http) names its own; client_error_types() imports kubernetes
+        self._errors = getattr(self._dyn, "error_types", None) or client_error_types()
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -473,7 +476,7 @@ class ResourceService:
         if isinstance(error, K8sTooManyRequestsError):
             raise error from last
         host = getattr(getattr(self._dyn, "configuration", None), "host", None) or "the API server"
-        if isinstance(last, (Urllib3HTTPError, ConnectionError)):
+        if isinstance(last, transport_error_types()):
             reason = "unreachable: " + transport_error_parts(last)[1]
         else:
             reason = error.message[len(what) + 2 :] if error.message.startswith(what + ": ") else error.message
