@@ -90,7 +90,8 @@ unit: deps
 	cd $(ROOT) && pytest -q -n 2 tests/unit
 
 integration: deps
-	cd $(ROOT) && pytest -q -n 4 tests/integration
+	# loadfile: the tests of one file stay on one worker (a file's module-scoped lab is used by one worker only)
+	cd $(ROOT) && pytest -q -n 4 --dist loadfile tests/integration
 
 molecule: deps
 	@for s in $(SCENARIOS); do \

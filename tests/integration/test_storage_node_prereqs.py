@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from lab.playbook import PlaybookRun, run_playbook
 
-pytestmark = pytest.mark.lab
-
 REPO = Path(__file__).resolve().parents[2]
 HOSTLAB = REPO / "tests" / "lab" / "hostlab"
 LAB_ID = "stnode"
+# One lab for the whole module: make integration runs xdist with --dist loadfile, so every test of this file
+# runs on the same worker (two workers would bring up, converge and take down the same lab at once).
+pytestmark = pytest.mark.lab
 INVENTORY = REPO / ".lab" / "run" / LAB_ID / "inventory.yml"  # its group_vars: storage_apply_kernel_globals false
 HOSTS = ["pi-master", "pi-worker-01"]
 DRIFTED = "pi-worker-01"
