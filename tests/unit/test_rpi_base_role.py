@@ -7,16 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from lab import role_vars
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "rpi_base"
 
 
 def load(rel: str) -> Any:
-    return yaml.safe_load((ROLE / rel).read_text())
+    return role_vars.load(ROLE, rel)
 
 
 DEFAULTS: dict[str, Any] = load("defaults/main.yml")
@@ -41,23 +39,10 @@ def test_option_is_prefixed_typed_and_described(name):
         assert "elements" in SPEC[name]
 
 
-def trusted(value: Any) -> Any:
-    """Role files are trusted templates to Ansible (it marks them so when it loads a role)."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    return value
-
-
 def render(expr: str, **overrides: Any) -> Any:
-    loader = DataLoader()
-    variables = trusted({**load("defaults/main.yml"), **load("vars/main.yml")})
-    variables.update(ansible_check_mode=False, inventory_hostname_short="pi-master")
-    variables.update(overrides)
-    return Templar(loader=loader, variables=variables).template(trust_as_template("{{ " + expr + " }}"))
+    return role_vars.render(
+        ROLE, expr, **{"ansible_check_mode": False, "inventory_hostname_short": "pi-master", **overrides}
+    )
 
 
 def probe(*lines: str) -> dict[str, Any]:

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from lab import role_vars
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "storage"
 MODULES_LOAD = "# Managed by homelab.pi_cluster.storage: Longhorn's iSCSI transport\niscsi_tcp\n"
@@ -30,26 +28,10 @@ CONVERGED = [
 ]
 
 
-def load(relative: str) -> Any:
-    return yaml.safe_load((ROLE / relative).read_text(encoding="utf-8"))
-
-
-def trusted(value: Any) -> Any:
-    """Role files are trusted templates to Ansible (it marks them so when it loads a role)."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    return value
-
-
 def render(expr: str, lines: list[str], **overrides: Any) -> Any:
-    variables = trusted({**load("defaults/main.yml"), **load("vars/main.yml")})
-    variables.update(ansible_check_mode=False, __storage_probe={"stdout_lines": lines})
-    variables.update(overrides)
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template("{{ " + expr + " }}"))
+    return role_vars.render(
+        ROLE, expr, **{"ansible_check_mode": False, "__storage_probe": {"stdout_lines": lines}, **overrides}
+    )
 
 
 def without(*drop: str) -> list[str]:
