@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from lab.clock import FakeClock
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _k3s_node as kn
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _k8s_resource as r
@@ -409,16 +410,6 @@ class FakeService:
         raise AssertionError("not used here")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def node(unschedulable: bool = False) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -429,10 +420,10 @@ def node(unschedulable: bool = False) -> dict[str, Any]:
     }
 
 
-def manager(service: FakeService, **overrides: Any) -> tuple[kn.NodeManager, Clock]:
-    clock = Clock()
+def manager(service: FakeService, **overrides: Any) -> tuple[kn.NodeManager, FakeClock]:
+    clock = FakeClock()
     spec = kn.validate_params(params(name="n", **overrides))
-    return kn.NodeManager(service, spec, sleep=clock.sleep, clock=lambda: clock.now), clock  # type: ignore[arg-type]
+    return kn.NodeManager(service, spec, sleep=clock.sleep, clock=clock.monotonic), clock  # type: ignore[arg-type]
 
 
 def test_drain_evicts_skips_and_is_idempotent() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from kubernetes.client.exceptions import ApiException
+from lab.clock import FakeClock
 from lab.kubeapi import KubeAPIServer
 from lab.kubeapi.rawclient import request
 
@@ -254,39 +255,30 @@ def _crd_without_server_fields(srv: KubeAPIServer) -> dict[str, Any]:
 def test_waits_for_a_kind_installed_later_with_a_fake_clock(srv: KubeAPIServer) -> None:
     crd = _crd_without_server_fields(srv)
     srv.delete(*CRD, RJ_CRD)
-    now = [0.0]
-    sleeps: list[float] = []
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-        if len(sleeps) == 3:  # the Helm controller installs the CRD after ~6s
+    def install_crd(clock: FakeClock) -> None:
+        if len(clock.sleeps) == 3:  # the Helm controller installs the CRD after ~6s
             srv.create(crd)
 
-    apply = applier(srv, api_wait_timeout=30, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock(install_crd)
+    apply = applier(srv, api_wait_timeout=30, clock=clock.monotonic, sleep=clock.sleep)
     out = apply.present(o.validate_definitions([namespace("longhorn-system"), recurring_job()]))
     assert actions(out) == [("Namespace", "created"), ("RecurringJob", "created")]
-    assert sleeps == [2.0, 2.0, 2.0]
+    assert clock.sleeps == [2.0, 2.0, 2.0]
     assert srv.get("longhorn.io/v1beta2", "RecurringJob", "daily", "longhorn-system") is not None
 
 
 @pytest.mark.parametrize(("timeout", "hint"), [(0, "set api_wait_timeout"), (5, "after waiting 5s")])
 def test_kind_never_served_fails_naming_kind_and_object(srv: KubeAPIServer, timeout: int, hint: str) -> None:
     srv.delete(*CRD, RJ_CRD)
-    now = [0.0]
-    sleeps: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    apply = applier(srv, api_wait_timeout=timeout, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock()
+    apply = applier(srv, api_wait_timeout=timeout, clock=clock.monotonic, sleep=clock.sleep)
     with pytest.raises(o.KindNotServedError) as err:
         apply.present(o.validate_definitions([namespace("longhorn-system"), recurring_job()]))
     message = str(err.value)
     assert message.startswith("definitions[1]: RecurringJob longhorn-system/daily (longhorn.io/v1beta2)")
     assert "does not serve kind 'RecurringJob'" in message and hint in message
-    assert sum(sleeps) == timeout
+    assert sum(clock.sleeps) == timeout
     assert actions(apply.outcomes) == [("Namespace", "created")], "what was done before the failure is reported"
 
 
@@ -311,14 +303,13 @@ def test_unknown_kind_waits_for_discovery(srv: KubeAPIServer) -> None:
             ],
         },
     }
-    now = [0.0]
 
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
+    def install_crd(_clock: FakeClock) -> None:
         if srv.get(*CRD, "widgets.example.com") is None:
             srv.create(crd)
 
-    apply = applier(srv, api_wait_timeout=10, clock=lambda: now[0], sleep=sleep)
+    clock = FakeClock(install_crd)
+    apply = applier(srv, api_wait_timeout=10, clock=clock.monotonic, sleep=clock.sleep)
     out = apply.present(o.validate_definitions([namespace("apps"), unknown]))
     assert actions(out) == [("Namespace", "created"), ("Widget", "created")]
 

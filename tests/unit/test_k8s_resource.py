@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
+from lab.clock import FakeClock
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils import _k8s_resource as r
@@ -380,14 +381,8 @@ def test_get_list_delete(dyn: FakeDyn) -> None:
 
 
 def test_wait_times_out_with_a_readable_reason(dyn: FakeDyn) -> None:
-    now = [0.0]
-    sleeps: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    svc = r.ResourceService(dyn, sleep=sleep, clock=lambda: now[0])
+    clock = FakeClock()
+    svc = r.ResourceService(dyn, sleep=clock.sleep, clock=clock.monotonic)
     svc.create(_cm(data={"phase": "New"}))
     with pytest.raises(r.K8sTimeoutError) as info:
         svc.wait(
@@ -400,7 +395,7 @@ def test_wait_times_out_with_a_readable_reason(dyn: FakeDyn) -> None:
             describe=lambda o: f"phase is {o['data']['phase'] if o else 'absent'}",
         )
     assert str(info.value) == "timed out after 3s waiting for ConfigMap ns/cm: phase is New"
-    assert sum(sleeps) == 3
+    assert sum(clock.sleeps) == 3
     assert svc.wait("v1", "ConfigMap", "cm", "ns", lambda o: o is not None, 3) is not None
 
 
