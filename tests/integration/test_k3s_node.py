@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from lab.kubeapi import objects
-from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
+from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, module_task, run_playbook, write_playbook
 
 from ansible_collections.homelab.pi_cluster.plugins.module_utils._k8s_resource import ResourceService
 
@@ -87,10 +87,7 @@ def lab(kube_api: Any) -> Iterator[Lab]:
 
 
 def task(lab: Lab, title: str = "node", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": title, MODULE: {"name": lab.node, **args}}
-    if ignore_errors:
-        body["ignore_errors"] = True
-    return body
+    return module_task(MODULE, {"name": lab.node, **args}, title, ignore_errors)
 
 
 def playbook(tmp_path: Path, *tasks: dict[str, Any], name: str = "playbook.yml") -> Path:

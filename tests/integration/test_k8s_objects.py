@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from lab.kubeapi.fixtures import KubeAPI
-from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
+from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, module_task, run_tasks, write_playbook
 
 MODULE = "homelab.pi_cluster.k8s_objects"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -78,14 +78,11 @@ def kube(kube_api: KubeAPI) -> KubeAPI:
 
 
 def task(args: dict[str, Any], name: str = "objects", ignore_errors: bool = False) -> dict[str, Any]:
-    step: dict[str, Any] = {"name": name, MODULE: args}
-    if ignore_errors:
-        step["ignore_errors"] = True
-    return step
+    return module_task(MODULE, args, name, ignore_errors)
 
 
 def run(kube: KubeAPI, tmp_path: Path, *tasks: dict[str, Any], **kwargs: Any) -> PlaybookRun:
-    return run_playbook(write_playbook(tmp_path, list(tasks)), env=kube.env, **kwargs)
+    return run_tasks(tmp_path, tasks, env=kube.env, **kwargs)
 
 
 def apply(kube: KubeAPI, tmp_path: Path, args: dict[str, Any], **kwargs: Any) -> PlaybookRun:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, run_playbook, write_playbook
+from lab.playbook import PlaybookRun, assert_no_secrets, four_runs, module_task, run_playbook, write_playbook
 
 GI = 1024**3
 NS = "longhorn-system"
@@ -36,10 +36,7 @@ def kube(kube_api: Any) -> Any:
 
 
 def lv(task_name: str = "lv", ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": task_name, MODULE: {"name": "data", **args}}
-    if ignore_errors:
-        task["ignore_errors"] = True
-    return task
+    return module_task(MODULE, {"name": "data", **args}, task_name, ignore_errors)
 
 
 def playbook(tmp_path: Path, *tasks: dict[str, Any], name: str = "playbook.yml") -> Path:

@@ -80,6 +80,19 @@ def write_playbook(
     return path
 
 
+def module_task(module: str, args: Mapping[str, Any], name: str, ignore_errors: bool = False) -> dict[str, Any]:
+    """One task calling ``module`` with ``args`` (for write_playbook)."""
+    task: dict[str, Any] = {"name": name, module: dict(args)}
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+def run_tasks(directory: Path, tasks: Iterable[Mapping[str, Any]], **kwargs: Any) -> PlaybookRun:
+    """write_playbook(directory, tasks) on localhost, then run_playbook(it, **kwargs)."""
+    return run_playbook(write_playbook(directory, list(tasks)), **kwargs)
+
+
 def run_playbook(
     playbook: Path,
     *,
