@@ -19,6 +19,7 @@ Not part of any test run; numbers depend on the machine.
 from __future__ import annotations
 
 import argparse
+import secrets
 from collections import Counter
 from typing import Any
 
@@ -63,6 +64,10 @@ def recurring_job(name: str, task: str, cron: str, retain: int) -> dict[str, Any
     }
 
 
+# The Secrets' S3 key: a throwaway value per bench run for the test server, never a literal in the repo.
+S3_KEY = secrets.token_urlsafe(18)
+
+
 def definitions(count: int) -> list[dict[str, Any]]:
     """The roles' objects in the order they need (namespaces, then HelmCharts, then what lives in them)."""
     objects: list[dict[str, Any]] = [
@@ -84,9 +89,10 @@ def definitions(count: int) -> list[dict[str, Any]]:
             "parameters": {"archiveOnDelete": "true"},
         }
     )
+    cloud = f"[default]\naws_access_key_id=bench\naws_secret_access_key={S3_KEY}\n"
     objects += [
-        secret("velero-credentials", "velero", cloud="[default]\naws_access_key_id=bench\naws_secret_access_key=x\n"),
-        secret("longhorn-backup", LONGHORN, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench-secret"),
+        secret("velero-credentials", "velero", cloud=cloud),
+        secret("longhorn-backup", LONGHORN, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY=S3_KEY),
     ]
     objects.append(
         {
